@@ -1,0 +1,147 @@
+#include "sds_crypto.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
+#include <memory>
+#include <stdexcept>
+
+namespace sds::crypto {
+namespace {
+
+[[noreturn]] void openssl_failure(const char* what) {
+    throw std::runtime_error(std::string("OpenSSL failure: ") + what);
+}
+
+// Fetching an algorithm in OpenSSL 3 takes a lock and a lookup; do it once.
+EVP_MD* sha256_md() {
+    static EVP_MD* md = [] {
+        EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        if (!m) openssl_failure("EVP_MD_fetch(SHA256)");
+        return m;
+    }();
+    return md;
+}
+
+EVP_MAC* hmac_mac() {
+    static EVP_MAC* mac = [] {
+        EVP_MAC* m = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+        if (!m) openssl_failure("EVP_MAC_fetch(HMAC)");
+        return m;
+    }();
+    return mac;
+}
+
+struct md_ctx_deleter {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+struct mac_ctx_deleter {
+    void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
+};
+
+EVP_MD_CTX* thread_md_ctx() {
+    thread_local std::unique_ptr<EVP_MD_CTX, md_ctx_deleter> ctx{EVP_MD_CTX_new()};
+    if (!ctx) openssl_failure("EVP_MD_CTX_new");
+    return ctx.get();
+}
+
+// One HMAC context per thread with the digest chosen once; each call only sets
+// the key, which is what EVP_MAC_init allows when params are omitted.
+EVP_MAC_CTX* thread_hmac_ctx() {
+    thread_local std::unique_ptr<EVP_MAC_CTX, mac_ctx_deleter> ctx = [] {
+        std::unique_ptr<EVP_MAC_CTX, mac_ctx_deleter> c{EVP_MAC_CTX_new(hmac_mac())};
+        if (!c) openssl_failure("EVP_MAC_CTX_new");
+        char digest_name[] = "SHA256";
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+            OSSL_PARAM_construct_end()};
+        if (EVP_MAC_CTX_set_params(c.get(), params) != 1) openssl_failure("EVP_MAC_CTX_set_params");
+        return c;
+    }();
+    return ctx.get();
+}
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+} // namespace
+
+digest sha256(std::string_view data) {
+    digest out{};
+    EVP_MD_CTX* ctx = thread_md_ctx();
+    unsigned int len = 0;
+    if (EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != out.size())
+        openssl_failure("SHA-256");
+    return out;
+}
+
+digest hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
+    digest out{};
+    EVP_MAC_CTX* ctx = thread_hmac_ctx();
+    // OpenSSL rejects a null key pointer even with length 0.
+    static const unsigned char empty_key = 0;
+    const unsigned char* key_ptr = key.empty() ? &empty_key : key.data();
+    std::size_t len = 0;
+    if (EVP_MAC_init(ctx, key_ptr, key.size(), nullptr) != 1 ||
+        EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+        EVP_MAC_final(ctx, out.data(), &len, out.size()) != 1 || len != out.size())
+        openssl_failure("HMAC-SHA256");
+    return out;
+}
+
+void append_hex(std::string& out, std::span<const unsigned char> data) {
+    const std::size_t start = out.size();
+    out.resize(start + 2 * data.size());
+    char* p = out.data() + start;
+    for (unsigned char b : data) {
+        *p++ = hex_digits[b >> 4];
+        *p++ = hex_digits[b & 0x0f];
+    }
+}
+
+std::string hex(std::span<const unsigned char> data) {
+    std::string out;
+    append_hex(out, data);
+    return out;
+}
+
+std::string base64_encode(std::span<const unsigned char> data) {
+    std::string out(4 * ((data.size() + 2) / 3), '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
+                                  static_cast<int>(data.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::optional<std::vector<unsigned char>> base64_decode(std::string_view text) {
+    auto is_alphabet = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/';
+    };
+    // Split off the padding, then insist on the alphabet everywhere else.
+    std::size_t body = text.size();
+    while (body > 0 && text[body - 1] == '=') --body;
+    const std::size_t padding = text.size() - body;
+    if (padding > 2) return std::nullopt;
+    for (std::size_t i = 0; i < body; ++i)
+        if (!is_alphabet(text[i])) return std::nullopt;
+    // A group of four characters carries three bytes; a final group of one
+    // character carries less than a byte and is never valid.
+    if (body % 4 == 1) return std::nullopt;
+    if (padding != 0 && (body + padding) % 4 != 0) return std::nullopt;
+
+    std::string padded(text.substr(0, body));
+    const std::size_t missing = (4 - body % 4) % 4;
+    padded.append(missing, '=');
+
+    std::vector<unsigned char> out(padded.size() / 4 * 3);
+    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(padded.data()),
+                                  static_cast<int>(padded.size()));
+    if (n < 0) return std::nullopt;
+    // EVP_DecodeBlock counts the zero bytes that stand for padding.
+    out.resize(static_cast<std::size_t>(n) - missing);
+    return out;
+}
+
+} // namespace sds::crypto
