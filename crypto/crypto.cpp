@@ -1,8 +1,10 @@
 #include "sds_crypto.hpp"
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
@@ -10,6 +12,8 @@ namespace sds::crypto {
 namespace {
 
 [[noreturn]] void openssl_failure(const char* what) {
+    // Leave nothing in this thread's error queue for a later TLS call to trip on.
+    ERR_clear_error();
     throw std::runtime_error(std::string("OpenSSL failure: ") + what);
 }
 
@@ -63,6 +67,16 @@ EVP_MAC_CTX* thread_hmac_ctx() {
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
+// EVP_EncodeBlock and EVP_DecodeBlock take int lengths.
+constexpr std::size_t max_block = static_cast<std::size_t>(std::numeric_limits<int>::max()) / 4 * 3;
+
+int base64_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
+
 } // namespace
 
 digest sha256(std::string_view data) {
@@ -107,6 +121,7 @@ std::string hex(std::span<const unsigned char> data) {
 }
 
 std::string base64_encode(std::span<const unsigned char> data) {
+    if (data.size() > max_block / 4 * 3) throw std::length_error("base64_encode: input too large");
     std::string out(4 * ((data.size() + 2) / 3), '\0');
     const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
                                   static_cast<int>(data.size()));
@@ -130,6 +145,11 @@ std::optional<std::vector<unsigned char>> base64_decode(std::string_view text) {
     // character carries less than a byte and is never valid.
     if (body % 4 == 1) return std::nullopt;
     if (padding != 0 && (body + padding) % 4 != 0) return std::nullopt;
+    if (text.size() > max_block) return std::nullopt;
+    // The bits after the last whole byte must be zero, or two different texts
+    // would decode to the same bytes (a typo in a key's last character).
+    if (body % 4 == 2 && (base64_value(text[body - 1]) & 0x0f) != 0) return std::nullopt;
+    if (body % 4 == 3 && (base64_value(text[body - 1]) & 0x03) != 0) return std::nullopt;
 
     std::string padded(text.substr(0, body));
     const std::size_t missing = (4 - body % 4) % 4;

@@ -23,14 +23,45 @@ bool is_tchar(unsigned char c) {
     return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
+std::string_view trim(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+}
+
+// A signed header's value, trimmed as the service trims it. A signed header
+// sent twice would leave the server to pick one: refused.
 std::optional<std::string_view> find_header(const request_view& req, std::string_view name) {
-    for (const header& h : req.headers)
-        if (iequals(h.name, name)) return h.value;
-    return std::nullopt;
+    std::optional<std::string_view> found;
+    for (const header& h : req.headers) {
+        if (!iequals(h.name, name)) continue;
+        if (found) throw signing_error("header '" + std::string(name) + "' appears more than once");
+        found = trim(h.value);
+    }
+    return found;
 }
 
 std::string_view header_or_empty(const request_view& req, std::string_view name) {
     return find_header(req, name).value_or(std::string_view{});
+}
+
+std::string percent_decoded(std::string_view s) {
+    auto hex = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
 }
 
 void check_account(std::string_view account) {
@@ -45,11 +76,11 @@ void check_account(std::string_view account) {
 void check_request(const request_view& req) {
     if (req.method.empty()) throw signing_error("HTTP method is empty");
     for (unsigned char c : req.method)
-        if (!is_tchar(c)) throw signing_error("HTTP method contains an invalid character");
+        if (!(c >= 'A' && c <= 'Z')) throw signing_error("HTTP method must be uppercase letters (GET, MERGE, ...)");
     if (req.path.empty() || req.path.front() != '/')
         throw signing_error("request path must be absolute (start with '/')");
     for (unsigned char c : req.path)
-        if (is_control(c) || c == ' ' || c == '?' || c == '#')
+        if (is_control(c) || c == ' ' || c == '?' || c == '#' || c >= 0x80)
             throw signing_error("request path contains a character that must be percent-encoded");
     for (unsigned char c : req.query)
         if (is_control(c) || c == ' ' || c == '#')
@@ -73,9 +104,10 @@ std::string_view date_line(const request_view& req) {
     if (ms_date && date && *ms_date != *date)
         throw signing_error("request carries both x-ms-date and Date with different values; "
                             "the service and the emulator disagree on which one is signed");
-    if (ms_date) return *ms_date;
-    if (date) return *date;
-    throw signing_error("request has neither an x-ms-date nor a Date header");
+    const auto chosen = ms_date ? ms_date : date;
+    if (!chosen) throw signing_error("request has neither an x-ms-date nor a Date header");
+    if (chosen->empty()) throw signing_error("the request's date header is empty");
+    return *chosen;
 }
 
 } // namespace
@@ -90,9 +122,10 @@ account_key account_key::from_base64(std::string_view base64_key) {
 }
 
 std::string format_date(std::chrono::system_clock::time_point t) {
-    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    const std::time_t tt = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
     std::tm tm{};
-    gmtime_r(&tt, &tm);
+    if (!gmtime_r(&tt, &tm) || tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
+        throw signing_error("date must be between the years 1970 and 9999");
     // strftime's %a and %b follow the locale; RFC 1123 wants English.
     static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -109,18 +142,31 @@ std::string canonicalized_resource(std::string_view account_name, std::string_vi
     r.push_back('/');
     r += account_name;
     r += path;
-    // Only comp is part of the resource for the Table service.
+    // Only comp is part of the resource for the Table service. Servers differ
+    // on a repeated, empty, differently cased or percent-encoded comp (Azurite
+    // lowercases names and keeps the last one), so those are refused.
+    std::optional<std::string_view> comp;
     std::size_t start = 0;
     while (start < query.size()) {
         std::size_t end = query.find('&', start);
         if (end == std::string_view::npos) end = query.size();
         const std::string_view pair = query.substr(start, end - start);
-        if (pair.substr(0, 5) == "comp=") {
-            r += "?comp=";
-            r += pair.substr(5);
-            break;
+        const std::size_t eq = pair.find('=');
+        const std::string_view key = pair.substr(0, eq);
+        const std::string_view value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        if (key == "comp") {
+            if (comp) throw signing_error("query has more than one comp parameter");
+            if (value.empty()) throw signing_error("query has an empty comp parameter");
+            comp = value;
+        } else if (iequals(key, "comp") || key.find('%') != std::string_view::npos) {
+            if (iequals(key, "comp") || iequals(percent_decoded(key), "comp"))
+                throw signing_error("query spells comp as '" + std::string(key) + "'; write it as comp");
         }
         start = end + 1;
+    }
+    if (comp) {
+        r += "?comp=";
+        r += *comp;
     }
     return r;
 }

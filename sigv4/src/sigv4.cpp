@@ -2,6 +2,8 @@
 
 #include "sds_crypto.hpp"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <ctime>
 #include <optional>
@@ -89,14 +91,32 @@ void check_scope_part(std::string_view what, std::string_view v) {
             throw signing_error(std::string(what) + " contains a character that cannot appear in a credential scope");
 }
 
+void check_percent_escapes(std::string_view what, std::string_view s) {
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if (s[i] == '%' && (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0))
+            throw signing_error(std::string(what) + " contains a malformed percent escape");
+}
+
+// The parameters the query form adds itself; a request that already carries
+// one would be signed with two values.
+constexpr std::string_view presign_parameters[] = {"x-amz-algorithm",     "x-amz-credential", "x-amz-date",
+                                                   "x-amz-expires",       "x-amz-signedheaders",
+                                                   "x-amz-security-token", "x-amz-signature"};
+
+// Headers the signature cannot do without.
+constexpr std::string_view required_signed_headers[] = {"host", "x-amz-date", "x-amz-security-token",
+                                                        "x-amz-content-sha256"};
+
 void check_credentials(const credentials& creds) {
     // The access key id travels in the Authorization header: check it the same
     // way as the scope. The secret is only ever an HMAC key; its content is
     // never echoed.
     check_scope_part("access key id", creds.access_key_id);
     if (creds.secret_access_key.empty()) throw signing_error("secret access key is empty");
+    // Real tokens are base64; blanks would be folded by the server's
+    // canonicalisation but not by ours, so refuse them outright.
     for (unsigned char c : creds.session_token)
-        if (is_control(c)) throw signing_error("session token contains a control character");
+        if (is_control(c) || c == ' ') throw signing_error("session token contains whitespace or a control character");
 }
 
 void check_request(const request_view& req) {
@@ -107,8 +127,14 @@ void check_request(const request_view& req) {
         throw signing_error("request path must be absolute (start with '/')");
     for (unsigned char c : req.path)
         if (is_control(c) || c == '?' || c == '#') throw signing_error("request path contains an invalid character");
+    check_percent_escapes("request path", req.path);
     for (unsigned char c : req.query)
         if (is_control(c) || c == '#') throw signing_error("query string contains an invalid character");
+    // A raw '+' reads as a space to some AWS front ends and as a plus to
+    // others, and a raw space cannot go on the request line: either would be
+    // signed one way and read another. Callers encode them (%2B, %20).
+    for (unsigned char c : req.query)
+        if (c == ' ' || c == '+') throw signing_error("query string contains a raw ' ' or '+'; encode it as %20 or %2B");
     bool has_host = false;
     for (const header& h : req.headers) {
         if (h.name.empty()) throw signing_error("header name is empty");
@@ -125,6 +151,10 @@ void check_request(const request_view& req) {
 void check_params(const signing_params& params) {
     check_scope_part("region", params.region);
     check_scope_part("service", params.service);
+    for (std::string_view u : params.unsigned_headers)
+        for (std::string_view required : required_signed_headers)
+            if (iequals(u, required))
+                throw signing_error("header '" + std::string(u) + "' must be signed; it cannot be in unsigned_headers");
 }
 
 enum class form { header, query };
@@ -132,6 +162,7 @@ enum class form { header, query };
 struct prepared {
     canonical_request_result canonical;
     std::vector<field> added;  // header form: headers to add before Authorization
+    bool token_added = false;  // the signer adds the session token (header or query parameter)
     std::string amz_date;
     std::string scope;
 };
@@ -143,8 +174,21 @@ prepared prepare(const request_view& req, const credentials& creds, const signin
     check_request(req);
     check_credentials(creds);
     check_params(params);
-    if (f == form::query && (params.expires.count() < 1 || params.expires > max_presign_expiry))
-        throw signing_error("presigned expiry must be between 1 second and 7 days");
+    if (f == form::query) {
+        if (params.expires.count() < 1 || params.expires > max_presign_expiry)
+            throw signing_error("presigned expiry must be between 1 second and 7 days");
+        std::size_t start = 0;
+        while (start < req.query.size()) {
+            std::size_t end = req.query.find('&', start);
+            if (end == std::string_view::npos) end = req.query.size();
+            const std::string_view pair = req.query.substr(start, end - start);
+            const std::string key = percent_decode(pair.substr(0, pair.find('=')));
+            for (std::string_view reserved : presign_parameters)
+                if (iequals(key, reserved))
+                    throw signing_error("query already carries " + key + "; presign adds it itself");
+            start = end + 1;
+        }
+    }
 
     prepared p;
     p.amz_date = format_amz_date(params.time);
@@ -184,6 +228,7 @@ prepared prepare(const request_view& req, const credentials& creds, const signin
     }
 
     const bool token_needed = !creds.session_token.empty() && !has_token;
+    p.token_added = token_needed;
     if (f == form::header) {
         if (token_needed) {
             p.added.push_back({"X-Amz-Security-Token", creds.session_token});
@@ -274,7 +319,7 @@ signed_request finish(prepared&& p, const credentials& creds, const signing_para
         out.fields.push_back({"X-Amz-Date", p.amz_date});
         out.fields.push_back({"X-Amz-SignedHeaders", uri_encode(p.canonical.signed_headers, false)});
         out.fields.push_back({"X-Amz-Expires", std::to_string(params.expires.count())});
-        if (!creds.session_token.empty())
+        if (p.token_added)
             out.fields.push_back({"X-Amz-Security-Token", uri_encode(creds.session_token, false)});
         out.fields.push_back({"X-Amz-Signature", out.signature});
     }
@@ -286,9 +331,10 @@ signed_request finish(prepared&& p, const credentials& creds, const signing_para
 } // namespace
 
 std::string format_amz_date(std::chrono::system_clock::time_point t) {
-    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    const std::time_t tt = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
     std::tm tm{};
-    gmtime_r(&tt, &tm);
+    if (!gmtime_r(&tt, &tm) || tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
+        throw signing_error("signing time must be between the years 1970 and 9999");
     char buf[17];
     const std::size_t n = std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
     if (n != 16) throw signing_error("signing time cannot be formatted as an AWS date");
@@ -412,7 +458,7 @@ signing_key derive_signing_key(std::string_view secret_access_key, std::string_v
     seed += secret_access_key;
     crypto::digest k = crypto::hmac_sha256(crypto::bytes_of(seed), date8);
     // Do not leave a copy of the secret behind in freed memory.
-    std::fill(seed.begin(), seed.end(), '\0');
+    OPENSSL_cleanse(seed.data(), seed.size());
     k = crypto::hmac_sha256(k, region);
     k = crypto::hmac_sha256(k, service);
     return crypto::hmac_sha256(k, scope_terminator);

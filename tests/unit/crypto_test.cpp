@@ -59,3 +59,11 @@ TEST_CASE("base64 decoding rejects text that is not base64", "[crypto]") {
     CHECK_FALSE(base64_decode("abc=="));     // padding that does not complete a group
     CHECK_FALSE(base64_decode("Zm9v YmFy")); // whitespace
 }
+
+TEST_CASE("base64 with non-zero bits after the last byte is refused", "[crypto]") {
+    CHECK(base64_decode("YQ=="));
+    CHECK_FALSE(base64_decode("YR=="));  // would also decode to "a"
+    CHECK(base64_decode("YWI="));
+    CHECK_FALSE(base64_decode("YWJ="));
+    CHECK_FALSE(base64_decode("YWJ"));
+}

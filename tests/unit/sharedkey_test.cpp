@@ -74,3 +74,31 @@ TEST_CASE("only the comp query parameter enters the canonicalized resource", "[s
     CHECK(sharedkey::canonicalized_resource("a", "/", "restype=service&comp=properties") == "/a/?comp=properties");
     CHECK(sharedkey::canonicalized_resource("a", "/t", "compx=1&comp=acl") == "/a/t?comp=acl");
 }
+
+TEST_CASE("a comp parameter that servers could read differently is refused", "[sharedkey]") {
+    CHECK_THROWS_WITH(sharedkey::canonicalized_resource("a", "/t", "comp=a&comp=b"), Contains("more than one comp"));
+    CHECK_THROWS_WITH(sharedkey::canonicalized_resource("a", "/t", "comp="), Contains("empty comp"));
+    CHECK_THROWS_WITH(sharedkey::canonicalized_resource("a", "/t", "COMP=acl"), Contains("spells comp"));
+    CHECK_THROWS_WITH(sharedkey::canonicalized_resource("a", "/t", "%63omp=acl"), Contains("spells comp"));
+    CHECK(sharedkey::canonicalized_resource("a", "/t", "%24filter=x&comp=acl") == "/a/t?comp=acl");
+}
+
+TEST_CASE("signed header values are trimmed as the service trims them, and a repeated one is refused", "[sharedkey]") {
+    const sharedkey::header padded[] = {{"x-ms-date", " Mon, 01 Jan 2024 00:00:00 GMT\t"}, {"Content-Type", " application/json "}};
+    CHECK(sharedkey::string_to_sign(sharedkey::scheme::shared_key, {"PUT", "/t", "", padded}, "acct") ==
+          "PUT\n\napplication/json\nMon, 01 Jan 2024 00:00:00 GMT\n/acct/t");
+    const sharedkey::header twice[] = {{"x-ms-date", "Mon, 01 Jan 2024 00:00:00 GMT"}, {"Content-Type", "a"},
+                                       {"content-type", "b"}};
+    CHECK_THROWS_WITH(sharedkey::string_to_sign(sharedkey::scheme::shared_key, {"PUT", "/t", "", twice}, "acct"),
+                      Contains("more than once"));
+    const sharedkey::header empty_date[] = {{"x-ms-date", "  "}};
+    CHECK_THROWS_WITH(sharedkey::string_to_sign(sharedkey::scheme::shared_key_lite, {"GET", "/t", "", empty_date}, "acct"),
+                      Contains("empty"));
+}
+
+TEST_CASE("a lowercase method and raw non-ASCII path bytes are refused", "[sharedkey]") {
+    CHECK_THROWS_WITH(sharedkey::string_to_sign(sharedkey::scheme::shared_key, {"get", "/t", "", good_headers}, "acct"),
+                      Contains("uppercase"));
+    CHECK_THROWS_WITH(sharedkey::string_to_sign(sharedkey::scheme::shared_key, {"GET", "/t\xc3\xa4", "", good_headers}, "acct"),
+                      Contains("percent-encoded"));
+}

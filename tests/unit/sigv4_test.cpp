@@ -3,6 +3,7 @@
 
 #include <sds/sigv4.hpp>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -178,4 +179,67 @@ TEST_CASE("without path normalisation or double encoding the path is signed as s
     CHECK(sigv4::canonical_path("/a//b/../c%2F", true, false) == "/a/c%2F");
     CHECK(sigv4::canonical_path("/a//b/../c%2F", true, true) == "/a/c%252F");
     CHECK(sigv4::canonical_path("/a/b/..", true, true) == "/a/");
+}
+
+TEST_CASE("a presigned request whose token is already a header gets no second, unsigned token parameter", "[sigv4]") {
+    const sigv4::header hs[] = {{"Host", "h"}, {"X-Amz-Security-Token", "TOKEN"}};
+    const auto s = sigv4::presign({"GET", "/", "", hs, ""}, {"AKID", "secret", "TOKEN"}, params_at(fixed_time));
+    for (const auto& f : s.fields) CHECK(f.name != "X-Amz-Security-Token");
+    CHECK(s.signed_headers == "host;x-amz-security-token");
+
+    const sigv4::header host_only[] = {{"Host", "h"}};
+    const auto q = sigv4::presign({"GET", "/", "", host_only, ""}, {"AKID", "secret", "TOKEN"}, params_at(fixed_time));
+    CHECK(std::count_if(q.fields.begin(), q.fields.end(), [](const auto& f) { return f.name == "X-Amz-Security-Token"; }) == 1);
+    CHECK_THAT(q.canonical_request, Contains("X-Amz-Security-Token=TOKEN"));
+}
+
+TEST_CASE("presigning a query that already carries X-Amz auth parameters is refused", "[sigv4]") {
+    const sigv4::header hs[] = {{"Host", "h"}};
+    CHECK_THROWS_WITH(sigv4::presign({"GET", "/", "X-Amz-Signature=abc", hs, ""}, good_creds, params_at(fixed_time)),
+                      Contains("X-Amz-Signature"));
+    CHECK_THROWS_AS(sigv4::presign({"GET", "/", "a=1&x-amz-date=1", hs, ""}, good_creds, params_at(fixed_time)),
+                    sigv4::signing_error);
+    CHECK_THROWS_AS(sigv4::presign({"GET", "/", "X%2DAmz%2DExpires=5", hs, ""}, good_creds, params_at(fixed_time)),
+                    sigv4::signing_error);
+}
+
+TEST_CASE("a raw space or plus in the query is refused; their escapes are signed", "[sigv4]") {
+    const sigv4::header hs[] = {{"Host", "h"}};
+    const auto p = params_at(fixed_time);
+    CHECK_THROWS_WITH(sigv4::sign_headers({"GET", "/", "a=b c", hs, ""}, good_creds, p), Contains("%20"));
+    CHECK_THROWS_WITH(sigv4::sign_headers({"GET", "/", "x=1+2", hs, ""}, good_creds, p), Contains("%2B"));
+    const auto s = sigv4::sign_headers({"GET", "/", "x=1%2B2&a=b%20c", hs, ""}, good_creds, p);
+    CHECK_THAT(s.canonical_request, Contains("\na=b%20c&x=1%2B2\n"));
+}
+
+TEST_CASE("a malformed percent escape in the path is refused", "[sigv4]") {
+    const sigv4::header hs[] = {{"Host", "h"}};
+    const auto p = params_at(fixed_time);
+    CHECK_THROWS_WITH(sigv4::sign_headers({"GET", "/a/%zz", "", hs, ""}, good_creds, p), Contains("percent escape"));
+    CHECK_THROWS_AS(sigv4::sign_headers({"GET", "/a%4", "", hs, ""}, good_creds, p), sigv4::signing_error);
+    CHECK_NOTHROW(sigv4::sign_headers({"GET", "/a%2Fb", "", hs, ""}, good_creds, p));
+}
+
+TEST_CASE("headers the signature needs cannot be left unsigned", "[sigv4]") {
+    auto p = params_at(fixed_time);
+    for (std::string_view name : {"Host", "x-amz-date", "X-Amz-Security-Token", "x-amz-content-sha256"}) {
+        const std::string_view list[] = {name};
+        p.unsigned_headers = list;
+        CHECK_THROWS_WITH(sigv4::sign_headers(get_item, good_creds, p), Contains("must be signed"));
+    }
+}
+
+TEST_CASE("a session token with blanks is refused", "[sigv4]") {
+    CHECK_THROWS_WITH(sigv4::sign_headers(get_item, {"AKID", "secret", " tok en"}, params_at(fixed_time)),
+                      Contains("session token"));
+}
+
+TEST_CASE("signing times before 1970 are refused; fractions of a second round down", "[sigv4]") {
+    CHECK(sigv4::format_amz_date(fixed_time + std::chrono::milliseconds(999)) == "20150830T123600Z");
+    CHECK_THROWS_AS(sigv4::format_amz_date(std::chrono::system_clock::from_time_t(0) - std::chrono::milliseconds(500)),
+                    sigv4::signing_error);
+    // system_clock's far end (2262 with nanoseconds) is still a valid year.
+    CHECK(sigv4::format_amz_date(std::chrono::system_clock::time_point::max()).substr(0, 4) == "2262");
+    CHECK_THROWS_AS(sigv4::sign_headers(get_item, good_creds, params_at(std::chrono::system_clock::time_point::min())),
+                    sigv4::signing_error);
 }
