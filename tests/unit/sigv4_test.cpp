@@ -203,7 +203,7 @@ TEST_CASE("presigning a query that already carries X-Amz auth parameters is refu
                     sigv4::signing_error);
 }
 
-TEST_CASE("a raw space or plus in the query is refused; their escapes are signed", "[sigv4]") {
+TEST_CASE("a raw space or plus in the query is refused, and their escapes are signed", "[sigv4]") {
     const sigv4::header hs[] = {{"Host", "h"}};
     const auto p = params_at(fixed_time);
     CHECK_THROWS_WITH(sigv4::sign_headers({"GET", "/", "a=b c", hs, ""}, good_creds, p), Contains("%20"));
@@ -234,7 +234,7 @@ TEST_CASE("a session token with blanks is refused", "[sigv4]") {
                       Contains("session token"));
 }
 
-TEST_CASE("signing times before 1970 are refused; fractions of a second round down", "[sigv4]") {
+TEST_CASE("signing times before 1970 are refused and fractions of a second round down", "[sigv4]") {
     CHECK(sigv4::format_amz_date(fixed_time + std::chrono::milliseconds(999)) == "20150830T123600Z");
     CHECK_THROWS_AS(sigv4::format_amz_date(std::chrono::system_clock::from_time_t(0) - std::chrono::milliseconds(500)),
                     sigv4::signing_error);

@@ -1,0 +1,34 @@
+// Connection settings shared by both engines.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace sds {
+
+/// TLS settings for https endpoints.
+struct tls_options {
+    /// Verify the server's certificate chain and host name. Turning this off
+    /// is only for local testing.
+    bool verify_peer = true;
+    /// PEM file of trusted CA certificates. Empty: the system's default store.
+    std::string ca_file;
+};
+
+/// How sds connects to a service endpoint.
+struct http_options {
+    /// Most connections open at once to one endpoint; further requests wait for one.
+    std::size_t max_connections = 64;
+    /// Limit on resolving, connecting and the TLS handshake.
+    std::chrono::milliseconds connect_timeout{3000};
+    /// Limit on one attempt: writing the request and reading the whole response.
+    std::chrono::milliseconds request_timeout{10000};
+    /// A pooled connection unused for this long is closed instead of reused.
+    std::chrono::milliseconds idle_timeout{30000};
+    /// Largest response body accepted (DynamoDB BatchGetItem answers up to 16 MB).
+    std::size_t max_response_body = 32 * 1024 * 1024;
+    tls_options tls;
+};
+
+} // namespace sds

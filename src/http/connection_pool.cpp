@@ -1,0 +1,120 @@
+#include "http/connection_pool.hpp"
+
+#include <sds/error.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace sds::detail {
+
+std::shared_ptr<connection_pool> connection_pool::create(asio::any_io_executor ex, endpoint ep, http_options opts) {
+    if (opts.max_connections == 0) throw error(errc::invalid_argument, "http_options.max_connections must be at least 1");
+    return std::shared_ptr<connection_pool>(new connection_pool(std::move(ex), std::move(ep), std::move(opts)));
+}
+
+connection_pool::connection_pool(asio::any_io_executor ex, endpoint ep, http_options opts)
+    : executor_(std::move(ex)), endpoint_(std::move(ep)), options_(std::move(opts)),
+      permits_(executor_, options_.max_connections) {
+    for (std::size_t i = 0; i < options_.max_connections; ++i) permits_.try_send(boost::system::error_code{});
+    if (endpoint_.tls) {
+        tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+        boost::system::error_code ec;
+        if (!options_.tls.ca_file.empty()) tls_->load_verify_file(options_.tls.ca_file, ec);
+        else tls_->set_default_verify_paths(ec);
+        if (ec)
+            throw error(errc::invalid_argument, "cannot load CA certificates" +
+                                                    (options_.tls.ca_file.empty() ? std::string(" from the system store")
+                                                                                  : " from " + options_.tls.ca_file) +
+                                                    ": " + ec.message());
+        tls_->set_verify_mode(options_.tls.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
+    }
+}
+
+connection_pool::lease& connection_pool::lease::operator=(lease&& other) noexcept {
+    if (this != &other) {
+        release();
+        pool_ = std::move(other.pool_);
+        conn_ = std::move(other.conn_);
+        reused_ = other.reused_;
+        keep_ = other.keep_;
+    }
+    return *this;
+}
+
+connection_pool::lease::~lease() { release(); }
+
+void connection_pool::lease::release() noexcept {
+    if (!pool_) return;
+    pool_->give_back(std::move(conn_), keep_);
+    pool_.reset();
+}
+
+void connection_pool::give_back(std::unique_ptr<connection> c, bool keep) noexcept {
+    if (c && keep && c->is_open()) {
+        std::lock_guard lock(mutex_);
+        idle_.push_back(std::move(c));
+    } else if (c) {
+        c->close();
+    }
+    // Always succeeds: at most max_connections permits exist.
+    permits_.try_send(boost::system::error_code{});
+}
+
+std::size_t connection_pool::idle_count() const {
+    std::lock_guard lock(mutex_);
+    return idle_.size();
+}
+
+void connection_pool::close_idle() {
+    std::vector<std::unique_ptr<connection>> closing;
+    {
+        std::lock_guard lock(mutex_);
+        closing.swap(idle_);
+    }
+    for (auto& c : closing) c->close();
+}
+
+asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reuse, boost::system::error_code& ec) {
+    auto [pec] = co_await permits_.async_receive(asio::as_tuple(asio::use_awaitable));
+    if (pec) {
+        // Cancelled while waiting (channel_cancelled): no permit was taken.
+        ec = asio::error::operation_aborted;
+        co_return lease{};
+    }
+    lease l;
+    l.pool_ = shared_from_this();
+
+    if (allow_reuse) {
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<std::unique_ptr<connection>> stale;
+        {
+            std::lock_guard lock(mutex_);
+            // Most recently used first: the likeliest to be alive.
+            while (!idle_.empty()) {
+                auto c = std::move(idle_.back());
+                idle_.pop_back();
+                if (now - c->last_used < options_.idle_timeout && !c->peer_closed()) {
+                    l.conn_ = std::move(c);
+                    l.reused_ = true;
+                    break;
+                }
+                stale.push_back(std::move(c));
+            }
+        }
+        for (auto& c : stale) c->close();
+        if (l.conn_) co_return l;
+    }
+
+    l.conn_ = std::make_unique<connection>(executor_, tls_.get());
+    ec = co_await l.conn_->connect(endpoint_, options_.connect_timeout);
+    if (ec) {
+        l.conn_->close();
+        co_return lease{};  // l's destructor returns the permit
+    }
+    opened_.fetch_add(1);
+    co_return l;
+}
+
+} // namespace sds::detail

@@ -1,0 +1,44 @@
+#include "transport/pooled_transport.hpp"
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace sds::detail {
+namespace {
+
+// The signs of a connection the server had already closed: the write fails,
+// or the read ends before a single byte.
+bool closed_by_peer(const boost::system::error_code& ec) {
+    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == asio::error::connection_aborted || ec == asio::ssl::error::stream_truncated ||
+           ec == http::error::end_of_stream || ec == http::error::partial_message;
+}
+
+} // namespace
+
+pooled_transport::pooled_transport(asio::any_io_executor ex, endpoint ep, http_options opts)
+    : pool_(connection_pool::create(std::move(ex), std::move(ep), std::move(opts))) {}
+
+asio::awaitable<transport_result> pooled_transport::send(http_request& req) {
+    const auto& opts = pool_->options();
+    for (bool allow_reuse : {true, false}) {
+        boost::system::error_code ec;
+        auto lease = co_await pool_->acquire(allow_reuse, ec);
+        if (ec) co_return transport_result{ec, {}, false};
+
+        transport_result out;
+        const exchange_result r =
+            co_await lease.conn().exchange(req, out.response, opts.request_timeout, opts.max_response_body);
+        if (!r.ec) {
+            out.request_written = true;
+            if (lease.conn().is_open()) lease.keep();
+            co_return out;
+        }
+        if (allow_reuse && lease.reused() && !r.response_started && closed_by_peer(r.ec)) continue;
+        co_return transport_result{r.ec, {}, r.request_written};
+    }
+    co_return transport_result{asio::error::connection_reset, {}, false};  // not reached
+}
+
+} // namespace sds::detail

@@ -1,0 +1,76 @@
+// The retry loop: sends one logical request through a transport until it
+// succeeds, fails for good, runs out of attempts, quota or time.
+//
+// Every attempt is signed afresh (the signing time moves, and a clock skew
+// learnt from the server's Date header is applied). Waits are Asio timers.
+// The optional deadline covers every attempt and every backoff. Cancelling
+// the awaiting coroutine (Asio per-operation cancellation, terminal) ends the
+// call promptly with errc::cancelled. A request that is not idempotent is
+// never re-sent once it may have been applied, unless the caller opted in:
+// such a failure is reported as errc::ambiguous.
+#pragma once
+
+#include "retry/clock_skew.hpp"
+#include "retry/retry_policy.hpp"
+#include "retry/service_errors.hpp"
+#include "transport/transport.hpp"
+
+#include <sds/error.hpp>
+#include <sds/retry_options.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+namespace sds::detail {
+
+/// What all requests to one endpoint share: the retry quota and the clock skew.
+struct endpoint_state {
+    explicit endpoint_state(const retry_options& options) : quota(options) {}
+    retry_quota quota;
+    clock_skew skew;
+};
+
+/// How one logical request may be retried.
+struct call_options {
+    service_kind service = service_kind::aws;
+    std::string_view operation;  ///< "GetItem", "Upsert": names the call in errors
+    /// Safe to send twice (reads, puts, deletes). False for increments.
+    bool idempotent = true;
+    /// Re-send a non-idempotent request even when it may have been applied.
+    bool retry_ambiguous = false;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+/// Signs `req` for an attempt at `now` (the skew-corrected time).
+using request_signer = std::function<void(http_request& req, std::chrono::system_clock::time_point now)>;
+
+/// Checks a 2xx response's integrity (DynamoDB's x-amz-crc32). False: the
+/// response is corrupt; the call is retried like a transient error.
+using response_validator = std::function<bool(const http_response&)>;
+
+/// A response the caller must interpret: a success, or a final service error.
+struct call_result {
+    http_response response;
+    service_error_info error;  ///< parsed from an error response (status >= 300)
+    diagnostics diag;
+};
+
+/// Runs the loop. Throws sds::error for: cancellation (cancelled), the
+/// deadline (timeout), retries or quota exhausted (throttled, timeout,
+/// network_error, tls_error, service_error, protocol_error), and an
+/// unknown outcome of a non-idempotent request (ambiguous).
+///
+/// Coroutine parameters outlive the first suspension only when they are
+/// values: `call`, `sign` and `validate` are copied into the coroutine; `t`,
+/// `state` and `retry` must outlive the call (the engine owns them), and so
+/// must the text `call.operation` views.
+boost::asio::awaitable<call_result> execute(transport& t, endpoint_state& state, const retry_options& retry,
+                                            call_options call, http_request req, request_signer sign,
+                                            response_validator validate = {});
+
+/// The errc for a transport-level failure: timeout, tls_error or network_error.
+errc classify_transport_error(const boost::system::error_code& ec) noexcept;
+
+} // namespace sds::detail

@@ -1,0 +1,88 @@
+// A scripted transport for unit tests of the layers above the network: each
+// send() takes the next scripted step (a response, or a failure), after an
+// optional simulated delay that honours cancellation. Every request is kept
+// for inspection. Use from one io_context thread.
+#pragma once
+
+#include "transport/transport.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sds::test {
+
+class fake_transport final : public detail::transport {
+public:
+    struct step {
+        detail::transport_result result;
+        std::chrono::milliseconds delay{0};
+    };
+
+    explicit fake_transport(std::string url = "http://127.0.0.1:8000")
+        : endpoint_(detail::endpoint::parse(url)) {}
+
+    /// Next send() answers with this response.
+    fake_transport& respond(unsigned status, std::string body = {},
+                            std::vector<std::pair<std::string, std::string>> headers = {},
+                            std::chrono::milliseconds delay = {}) {
+        step s;
+        s.result.response.result(status);
+        s.result.response.version(11);
+        for (auto& [n, v] : headers) s.result.response.set(n, v);
+        s.result.response.body() = std::move(body);
+        s.result.response.prepare_payload();
+        s.result.request_written = true;
+        s.delay = delay;
+        steps_.push_back(std::move(s));
+        return *this;
+    }
+
+    /// Next send() fails with `ec`; `request_written` says whether the server may have seen it.
+    fake_transport& fail(boost::system::error_code ec, bool request_written, std::chrono::milliseconds delay = {}) {
+        step s;
+        s.result.ec = ec;
+        s.result.request_written = request_written;
+        s.delay = delay;
+        steps_.push_back(std::move(s));
+        return *this;
+    }
+
+    boost::asio::awaitable<detail::transport_result> send(detail::http_request& req) override {
+        requests_.push_back(req);
+        if (steps_.empty()) {
+            ++unexpected_;
+            co_return detail::transport_result{boost::asio::error::not_connected, {}, false};
+        }
+        step s = std::move(steps_.front());
+        steps_.pop_front();
+        if (s.delay.count() > 0) {
+            boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, s.delay);
+            auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec) co_return detail::transport_result{ec, {}, s.result.request_written};
+        }
+        co_return s.result;
+    }
+
+    const detail::endpoint& target() const override { return endpoint_; }
+
+    const std::vector<detail::http_request>& requests() const { return requests_; }
+    std::size_t remaining() const { return steps_.size(); }
+    /// send() calls that found no scripted step.
+    std::size_t unexpected() const { return unexpected_; }
+
+private:
+    detail::endpoint endpoint_;
+    std::deque<step> steps_;
+    std::vector<detail::http_request> requests_;
+    std::size_t unexpected_ = 0;
+};
+
+} // namespace sds::test
