@@ -1,0 +1,216 @@
+// The facade: resolves table names, validates input, dispatches to the engine.
+#include <sds/datastore.hpp>
+
+#include "dynamodb/dynamodb_engine.hpp"
+#include "engine.hpp"
+#include "table_names.hpp"
+#include "validation.hpp"
+
+#include <cstdlib>
+
+namespace sds {
+namespace {
+
+using detail::engine;
+
+// Increments are exact for readers that hold numbers as doubles (JavaScript).
+constexpr std::int64_t max_amount = (std::int64_t{1} << 53) - 1;
+// Shards are read 100 per BatchGetItem, all chunks at once; 10,000 shards is
+// 100 concurrent requests.
+constexpr std::uint32_t max_shard_count = 10000;
+
+// The resolved names an operation tries in turn: the current slice, and for
+// reads and deletes of a time-series table the previous slice too.
+std::vector<std::string> table_candidates(const engine& e, const std::string& pattern,
+                                          std::optional<std::chrono::system_clock::time_point> at, bool with_fallback) {
+    std::vector<std::string> names;
+    if (!detail::is_time_series(pattern)) {
+        names.push_back(pattern);
+    } else {
+        const auto when = at.value_or(std::chrono::system_clock::now());
+        names.push_back(detail::resolve_table_name(pattern, when));
+        if (with_fallback) {
+            std::string previous = detail::resolve_table_name(pattern, detail::previous_slice(pattern, when));
+            if (previous != names.front()) names.push_back(std::move(previous));
+        }
+    }
+    for (const auto& n : names) e.check_table_name(n);
+    return names;
+}
+
+bool is_table_not_found(const sds::error& e) { return e.condition() == errc::table_not_found; }
+
+void check_counter(const engine& e, const std::string& counter) {
+    // Shard items are "<counter>_shard_<n>": leave room for the suffix.
+    constexpr std::size_t suffix = sizeof("_shard_10000") - 1;
+    detail::check_key("counter name", counter, e.limits().max_key_bytes - suffix);
+}
+
+void check_timeout(const std::optional<std::chrono::milliseconds>& t) {
+    if (t && t->count() <= 0) throw error(errc::invalid_argument, "timeout must be positive");
+}
+
+} // namespace
+
+datastore::datastore(boost::asio::any_io_executor ex, dynamodb_config config)
+    : engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))) {}
+
+datastore::~datastore() = default;
+datastore::datastore(datastore&&) noexcept = default;
+datastore& datastore::operator=(datastore&&) noexcept = default;
+
+boost::asio::awaitable<void> datastore::create_table(std::string table, table_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    if (options.on_demand && (options.read || options.write))
+        throw error(errc::invalid_argument, "create_table: on_demand excludes read and write capacity");
+    if ((options.read && *options.read < 1) || (options.write && *options.write < 1))
+        throw error(errc::invalid_argument, "create_table: read and write capacity must be at least 1");
+    const auto names = table_candidates(*e, table, options.at, false);
+    co_await e->create_table(names.front(), options);
+}
+
+boost::asio::awaitable<void> datastore::delete_table(std::string table, operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    const auto names = table_candidates(*e, table, options.at, false);
+    co_await e->delete_table(names.front(), options);
+}
+
+boost::asio::awaitable<std::vector<std::string>> datastore::list_tables(operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    co_return co_await e->list_tables(options);
+}
+
+boost::asio::awaitable<void> datastore::update_throughput(std::string table, std::int64_t read, std::int64_t write,
+                                                          operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    if (read < 1 || write < 1) throw error(errc::invalid_argument, "update_throughput: read and write must be at least 1");
+    const auto names = table_candidates(*e, table, options.at, false);
+    co_await e->update_throughput(names.front(), read, write, options);
+}
+
+boost::asio::awaitable<void> datastore::set_data(std::string table, std::string key, std::string text,
+                                                 operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    detail::check_key("key", key, e->limits().max_key_bytes);
+    detail::require_utf8("text value", text);
+    value v{value::kind::text, std::move(text)};
+    e->check_item(key, v);
+    const auto names = table_candidates(*e, table, options.at, false);
+    co_await e->put(names.front(), std::move(key), std::move(v), options);
+}
+
+boost::asio::awaitable<void> datastore::set_data(std::string table, std::string key, bytes data,
+                                                 operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    detail::check_key("key", key, e->limits().max_key_bytes);
+    value v{value::kind::binary, std::string(data.begin(), data.end())};
+    e->check_item(key, v);
+    const auto names = table_candidates(*e, table, options.at, false);
+    co_await e->put(names.front(), std::move(key), std::move(v), options);
+}
+
+boost::asio::awaitable<std::optional<std::string>> datastore::get_data(std::string table, std::string key,
+                                                                       read_options options) {
+    auto v = co_await get_value(std::move(table), std::move(key), std::move(options));
+    if (!v) co_return std::nullopt;
+    co_return std::move(v->data);
+}
+
+boost::asio::awaitable<std::optional<value>> datastore::get_value(std::string table, std::string key,
+                                                                  read_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    detail::check_key("key", key, e->limits().max_key_bytes);
+    const auto names = table_candidates(*e, table, options.at, true);
+    for (std::size_t i = 0;; ++i) {
+        try {
+            co_return co_await e->get(names[i], key, options);
+        } catch (const sds::error& err) {
+            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
+        }
+    }
+}
+
+boost::asio::awaitable<void> datastore::delete_data(std::string table, std::string key, operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    detail::check_key("key", key, e->limits().max_key_bytes);
+    const auto names = table_candidates(*e, table, options.at, true);
+    for (std::size_t i = 0;; ++i) {
+        try {
+            co_await e->remove(names[i], key, options);
+            co_return;
+        } catch (const sds::error& err) {
+            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
+        }
+    }
+}
+
+boost::asio::awaitable<std::int64_t> datastore::incr(std::string table, std::string counter, incr_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    check_counter(*e, counter);
+    if (options.amount > max_amount || options.amount < -max_amount)
+        throw error(errc::invalid_argument, "incr: amount " + std::to_string(options.amount) +
+                                                " is out of range (at most 2^53 - 1 in magnitude)");
+    if (options.shard_count < 1 || options.shard_count > max_shard_count)
+        throw error(errc::invalid_argument, "incr: shard_count " + std::to_string(options.shard_count) +
+                                                " is out of range (1 to " + std::to_string(max_shard_count) + ")");
+    const auto names = table_candidates(*e, table, options.at, false);
+    co_return co_await e->incr(names.front(), std::move(counter), options);
+}
+
+boost::asio::awaitable<std::int64_t> datastore::get_count(std::string table, std::string counter,
+                                                          read_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    check_counter(*e, counter);
+    const auto names = table_candidates(*e, table, options.at, true);
+    for (std::size_t i = 0;; ++i) {
+        try {
+            co_return co_await e->count(names[i], counter, options);
+        } catch (const sds::error& err) {
+            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
+        }
+    }
+}
+
+boost::asio::awaitable<void> datastore::delete_counter(std::string table, std::string counter,
+                                                       operation_options options) {
+    auto e = engine_;
+    check_timeout(options.timeout);
+    check_counter(*e, counter);
+    const auto names = table_candidates(*e, table, options.at, true);
+    for (std::size_t i = 0;; ++i) {
+        try {
+            co_await e->delete_counter(names[i], counter, options);
+            co_return;
+        } catch (const sds::error& err) {
+            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
+        }
+    }
+}
+
+dynamodb_config dynamodb_config::from_env() {
+    auto env = [](const char* name) -> std::string {
+        const char* v = std::getenv(name);
+        return v ? std::string(v) : std::string();
+    };
+    dynamodb_config c;
+    c.credentials.access_key_id = env("AWS_ACCESS_KEY_ID");
+    c.credentials.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+    c.credentials.session_token = env("AWS_SESSION_TOKEN");
+    if (auto r = env("AWS_REGION"); !r.empty()) c.region = r;
+    else if (auto d = env("AWS_DEFAULT_REGION"); !d.empty()) c.region = d;
+    if (auto e = env("AWS_ENDPOINT_URL_DYNAMODB"); !e.empty()) c.endpoint = e;
+    else if (auto g = env("AWS_ENDPOINT_URL"); !g.empty()) c.endpoint = g;
+    return c;
+}
+
+} // namespace sds

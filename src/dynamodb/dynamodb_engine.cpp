@@ -1,0 +1,576 @@
+#include "dynamodb/dynamodb_engine.hpp"
+
+#include "retry/retry_policy.hpp"
+#include "sds_crypto.hpp"
+#include "transport/pooled_transport.hpp"
+#include "transport/request_executor.hpp"
+
+#include <sds/error.hpp>
+#include <sds/sigv4.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/crc.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+namespace sds::detail {
+namespace {
+
+namespace json = boost::json;
+using steady = std::chrono::steady_clock;
+using deadline_t = std::optional<steady::time_point>;
+
+// Service limits and protocol constants, from the DynamoDB developer guide
+// ("Service, account, and table quotas") and API reference.
+constexpr std::string_view target_prefix = "DynamoDB_20120810.";
+constexpr std::string_view content_type = "application/x-amz-json-1.0";
+constexpr std::string_view service_name = "dynamodb";
+constexpr engine_limits dynamodb_limits{.max_key_bytes = 2048, .max_item_bytes = 400 * 1024};
+constexpr std::size_t min_table_name = 3, max_table_name = 255;
+constexpr std::size_t batch_get_limit = 100;   // keys per BatchGetItem
+constexpr std::size_t batch_write_limit = 25;  // requests per BatchWriteItem
+// Rounds of UnprocessedKeys / UnprocessedItems before giving up as throttled.
+constexpr unsigned max_unprocessed_rounds = 10;
+
+// The data layout (README, "Data layout").
+constexpr std::string_view key_attr = "key";
+constexpr std::string_view data_attr = "data";
+constexpr std::string_view shards_attr = "shards";
+std::string shard_key(std::string_view counter, std::uint32_t n) { return std::string(counter) + "_shard_" + std::to_string(n); }
+std::string shard_count_key(std::string_view counter) { return std::string(counter) + "_shards"; }
+
+json::object key_of(std::string_view k) { return {{key_attr, {{"S", k}}}}; }
+
+deadline_t deadline_of(const std::optional<std::chrono::milliseconds>& timeout) {
+    if (!timeout) return std::nullopt;
+    return steady::now() + *timeout;
+}
+
+[[noreturn]] void protocol_failure(std::string_view op, const std::string& why) {
+    throw error(errc::protocol_error, std::string(op) + ": " + why);
+}
+
+std::int64_t parse_number(std::string_view op, std::string_view text) {
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size())
+        protocol_failure(op, "number '" + std::string(text) + "' is not a 64-bit integer");
+    return v;
+}
+
+// The number in attribute `attr` ({"N": "..."}) of an item; nullopt when absent.
+std::optional<std::int64_t> number_attr(std::string_view op, const json::object& item, std::string_view attr) {
+    const auto* a = item.if_contains(attr);
+    if (!a) return std::nullopt;
+    const auto* obj = a->if_object();
+    const auto* n = obj ? obj->if_contains("N") : nullptr;
+    if (!n || !n->is_string()) protocol_failure(op, "attribute '" + std::string(attr) + "' is not a number");
+    return parse_number(op, n->get_string());
+}
+
+errc errc_for(const call_result& r) {
+    const std::string& code = r.error.code;
+    if (code == "ResourceNotFoundException") return errc::table_not_found;
+    if (code == "ResourceInUseException") return errc::already_exists;
+    if (code == "ConditionalCheckFailedException") return errc::condition_failed;
+    if (code == "UnrecognizedClientException" || code == "InvalidSignatureException" ||
+        code == "MissingAuthenticationTokenException" || code == "IncompleteSignatureException" ||
+        code == "AccessDeniedException" || code == "ExpiredTokenException" || code == "InvalidClientTokenId" ||
+        code == "SignatureDoesNotMatch" || r.diag.http_status == 401 || r.diag.http_status == 403)
+        return errc::auth_failed;
+    return errc::service_error;
+}
+
+thread_local std::mt19937_64 shard_rng{std::random_device{}()};
+
+class dynamodb_engine final : public engine, public std::enable_shared_from_this<dynamodb_engine> {
+public:
+    dynamodb_engine(std::shared_ptr<transport> t, dynamodb_config config)
+        : transport_(std::move(t)), config_(std::move(config)), state_(config_.retry),
+          path_(transport_->target().path_prefix.empty() ? "/" : transport_->target().path_prefix + "/") {}
+
+    const engine_limits& limits() const noexcept override { return dynamodb_limits; }
+
+    void check_table_name(std::string_view name) const override {
+        if (name.size() < min_table_name || name.size() > max_table_name)
+            throw error(errc::invalid_argument, "table name '" + std::string(name) + "' must be 3 to 255 characters");
+        for (char c : name)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                  c == '.'))
+                throw error(errc::invalid_argument,
+                            "table name '" + std::string(name) + "' may hold only letters, digits, '_', '-' and '.'");
+    }
+
+    void check_item(std::string_view key, const value& v) const override {
+        // DynamoDB counts attribute names and values (binary as raw bytes).
+        const std::size_t size = key_attr.size() + key.size() + data_attr.size() + v.data.size();
+        if (size > dynamodb_limits.max_item_bytes)
+            throw error(errc::invalid_argument, "item of " + std::to_string(size) +
+                                                    " bytes is over DynamoDB's 400 KB item limit");
+    }
+
+    asio::awaitable<void> create_table(std::string table, table_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        json::object body{{"TableName", table},
+                          {"AttributeDefinitions", json::array{{{"AttributeName", key_attr}, {"AttributeType", "S"}}}},
+                          {"KeySchema", json::array{{{"AttributeName", key_attr}, {"KeyType", "HASH"}}}}};
+        if (options.on_demand) {
+            body["BillingMode"] = "PAY_PER_REQUEST";
+        } else {
+            body["ProvisionedThroughput"] = {{"ReadCapacityUnits", options.read.value_or(config_.default_read)},
+                                             {"WriteCapacityUnits", options.write.value_or(config_.default_write)}};
+        }
+        bool exists = false;
+        try {
+            co_await call("CreateTable", table, std::move(body), deadline);
+        } catch (const sds::error& e) {
+            if (e.condition() != errc::already_exists) throw;
+            exists = true;  // an existing table is not an error
+        }
+        (void)exists;
+        co_await wait_for_table(table, true, deadline);
+    }
+
+    asio::awaitable<void> delete_table(std::string table, operation_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        json::object body{{"TableName", table}};
+        co_await call("DeleteTable", table, std::move(body), deadline);
+        forget_counters(table);
+        co_await wait_for_table(table, false, deadline);
+    }
+
+    asio::awaitable<std::vector<std::string>> list_tables(operation_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        std::vector<std::string> names;
+        std::optional<std::string> start;
+        for (;;) {
+            json::object body{{"Limit", 100}};
+            if (start) body["ExclusiveStartTableName"] = *start;
+            const json::value r = co_await call("ListTables", "", std::move(body), deadline);
+            const auto* obj = r.if_object();
+            const auto* list = obj ? obj->if_contains("TableNames") : nullptr;
+            if (!list || !list->is_array()) protocol_failure("ListTables", "no TableNames in the response");
+            for (const auto& n : list->get_array()) {
+                if (!n.is_string()) protocol_failure("ListTables", "a table name is not a string");
+                names.emplace_back(n.get_string());
+            }
+            const auto* last = obj->if_contains("LastEvaluatedTableName");
+            if (!last || !last->is_string()) break;
+            start = std::string(last->get_string());
+        }
+        std::sort(names.begin(), names.end());
+        co_return names;
+    }
+
+    asio::awaitable<void> update_throughput(std::string table, std::int64_t read, std::int64_t write,
+                                            operation_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        json::object body{{"TableName", table},
+                          {"ProvisionedThroughput", {{"ReadCapacityUnits", read}, {"WriteCapacityUnits", write}}}};
+        co_await call("UpdateTable", table, std::move(body), deadline);
+        co_await wait_for_table(table, true, deadline);
+    }
+
+    asio::awaitable<void> put(std::string table, std::string key, value v, operation_options options) override {
+        auto self = shared_from_this();
+        json::object item = key_of(key);
+        if (v.is_binary()) item[data_attr] = {{"B", crypto::base64_encode(crypto::bytes_of(v.data))}};
+        else item[data_attr] = {{"S", v.data}};
+        json::object body{{"TableName", table}, {"Item", std::move(item)}};
+        co_await call("PutItem", table, std::move(body), deadline_of(options.timeout));
+    }
+
+    asio::awaitable<std::optional<value>> get(std::string table, std::string key, read_options options) override {
+        auto self = shared_from_this();
+        json::object body{{"TableName", table},
+                          {"Key", key_of(key)},
+                          {"ConsistentRead", options.consistent.value_or(config_.consistent_reads)}};
+        const json::value r = co_await call("GetItem", table, std::move(body), deadline_of(options.timeout));
+        const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr;
+        if (!item) co_return std::nullopt;
+        const auto* data = item->is_object() ? item->get_object().if_contains(data_attr) : nullptr;
+        const auto* typed = data ? data->if_object() : nullptr;
+        if (!typed) protocol_failure("GetItem", "item has no data attribute");
+        if (const auto* s = typed->if_contains("S"); s && s->is_string())
+            co_return value{value::kind::text, std::string(s->get_string())};
+        if (const auto* b = typed->if_contains("B"); b && b->is_string()) {
+            auto raw = crypto::base64_decode(b->get_string());
+            if (!raw) protocol_failure("GetItem", "binary data is not base64");
+            co_return value{value::kind::binary, std::string(raw->begin(), raw->end())};
+        }
+        if (const auto* n = typed->if_contains("N"); n && n->is_string())  // a counter shard read as data
+            co_return value{value::kind::text, std::string(n->get_string())};
+        protocol_failure("GetItem", "data attribute has an unsupported type");
+    }
+
+    asio::awaitable<void> remove(std::string table, std::string key, operation_options options) override {
+        auto self = shared_from_this();
+        json::object body{{"TableName", table}, {"Key", key_of(key)}};
+        co_await call("DeleteItem", table, std::move(body), deadline_of(options.timeout));
+    }
+
+    asio::awaitable<std::int64_t> incr(std::string table, std::string counter, incr_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        const std::uint32_t n = options.shard_count;
+        if (n > 1) co_await record_shard_count(table, counter, n, deadline);
+        const std::uint32_t shard = n == 1 ? 1 : std::uniform_int_distribution<std::uint32_t>(1, n)(shard_rng);
+        json::object body{{"TableName", table},
+                          {"Key", key_of(shard_key(counter, shard))},
+                          {"UpdateExpression", "ADD #d :a"},
+                          {"ExpressionAttributeNames", {{"#d", data_attr}}},
+                          {"ExpressionAttributeValues", {{":a", {{"N", std::to_string(options.amount)}}}}},
+                          {"ReturnValues", "UPDATED_NEW"}};
+        const json::value r =
+            co_await call("UpdateItem", table, std::move(body), deadline, /*idempotent=*/false, options.retry_ambiguous);
+        const auto* attrs = r.is_object() ? r.get_object().if_contains("Attributes") : nullptr;
+        const auto value = attrs && attrs->is_object() ? number_attr("UpdateItem", attrs->get_object(), data_attr) : std::nullopt;
+        if (!value) protocol_failure("UpdateItem", "response lacks the updated value");
+        co_return *value;
+    }
+
+    asio::awaitable<std::int64_t> count(std::string table, std::string counter, read_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        const bool consistent = options.consistent.value_or(config_.consistent_reads);
+        // One round trip in the common case: the shard count and the shards
+        // this process knows of are read together.
+        const std::uint32_t hint = known_shards(table, counter);
+        std::vector<std::string> keys{shard_count_key(counter)};
+        for (std::uint32_t i = 1; i <= hint; ++i) keys.push_back(shard_key(counter, i));
+        auto items = co_await batch_get(table, std::move(keys), consistent, deadline);
+
+        std::uint32_t n = 1;
+        if (auto it = items.find(shard_count_key(counter)); it != items.end()) {
+            const auto recorded = number_attr("BatchGetItem", it->second, shards_attr);
+            if (!recorded || *recorded < 1 || *recorded > 1'000'000)
+                protocol_failure("BatchGetItem", "shard count of '" + counter + "' is missing or out of range");
+            n = static_cast<std::uint32_t>(*recorded);
+        }
+        if (n > hint) {
+            std::vector<std::string> more;
+            for (std::uint32_t i = hint + 1; i <= n; ++i) more.push_back(shard_key(counter, i));
+            auto rest = co_await batch_get(table, std::move(more), consistent, deadline);
+            items.merge(rest);
+        }
+        remember_shards(table, counter, n);
+
+        std::int64_t total = 0;
+        for (std::uint32_t i = 1; i <= n; ++i) {
+            const auto it = items.find(shard_key(counter, i));
+            if (it == items.end()) continue;  // a shard never incremented counts 0
+            const auto v = number_attr("BatchGetItem", it->second, data_attr);
+            if (v && __builtin_add_overflow(total, *v, &total))
+                protocol_failure("BatchGetItem", "the total of '" + counter + "' overflows a 64-bit integer");
+        }
+        co_return total;
+    }
+
+    asio::awaitable<void> delete_counter(std::string table, std::string counter, operation_options options) override {
+        auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        json::object body{{"TableName", table}, {"Key", key_of(shard_count_key(counter))}, {"ConsistentRead", true}};
+        const json::value r = co_await call("GetItem", table, std::move(body), deadline);
+        std::uint32_t n = std::max<std::uint32_t>(1, known_shards(table, counter));
+        if (const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr; item && item->is_object()) {
+            const auto recorded = number_attr("GetItem", item->get_object(), shards_attr);
+            if (recorded && *recorded > 0 && *recorded <= 1'000'000) n = std::max(n, static_cast<std::uint32_t>(*recorded));
+        }
+        // Shards first, the shard count last: a reader never sees a count
+        // that misses shards still standing.
+        std::vector<std::string> keys;
+        for (std::uint32_t i = 1; i <= n; ++i) keys.push_back(shard_key(counter, i));
+        co_await batch_delete(table, std::move(keys), deadline);
+        std::vector<std::string> count_key{shard_count_key(counter)};
+        co_await batch_delete(table, std::move(count_key), deadline);
+        forget_counter(table, counter);
+    }
+
+private:
+    // One request: build, sign (afresh on every attempt), send through the
+    // retry loop, check x-amz-crc32, map a final error to sds::error.
+    asio::awaitable<json::value> call(std::string_view op, std::string_view table, json::object body, deadline_t deadline,
+                                      bool idempotent = true, bool retry_ambiguous = false) {
+        const auto& creds = config_.credentials;
+        if (creds.access_key_id.empty() || creds.secret_access_key.empty())
+            throw error(errc::invalid_argument,
+                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or dynamodb_config.credentials)");
+        const std::string target = std::string(target_prefix) + std::string(op);
+        http_request req{http::verb::post, path_, 11};
+        req.set(http::field::host, transport_->target().host_header);
+        req.set(http::field::content_type, content_type);
+        req.set("X-Amz-Target", target);
+        req.body() = json::serialize(body);
+        req.prepare_payload();
+
+        call_options call;
+        call.service = service_kind::aws;
+        call.operation = op;
+        call.idempotent = idempotent;
+        call.retry_ambiguous = retry_ambiguous;
+        call.deadline = deadline;
+        auto sign = [this, target](http_request& r, std::chrono::system_clock::time_point now) {
+            const sigv4::header headers[] = {{"Host", transport_->target().host_header},
+                                             {"Content-Type", content_type},
+                                             {"X-Amz-Target", target}};
+            sigv4::signing_params params;
+            params.region = config_.region;
+            params.service = service_name;
+            params.time = now;
+            const auto s = sigv4::sign_headers({"POST", path_, "", headers, r.body()},
+                                               {config_.credentials.access_key_id, config_.credentials.secret_access_key,
+                                                config_.credentials.session_token},
+                                               params, &keys_);
+            for (const auto& f : s.fields) r.set(f.name, f.value);
+        };
+        auto validate = [](const http_response& r) {
+            const auto it = r.find("x-amz-crc32");
+            if (it == r.end()) return true;
+            std::uint32_t expected = 0;
+            const auto v = it->value();
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), expected);
+            return ec == std::errc{} && end == v.data() + v.size() && expected == dynamodb_crc32(r.body());
+        };
+
+        call_result result;
+        try {
+            result = co_await execute(*transport_, state_, config_.retry, call, std::move(req), sign, validate);
+        } catch (const sigv4::signing_error& e) {
+            throw error(errc::invalid_argument, std::string(op) + ": cannot sign the request: " + e.what());
+        }
+        if (result.response.result_int() >= 300) {
+            std::string what = std::string(op);
+            if (!table.empty()) what += " on table '" + std::string(table) + "'";
+            what += " failed";
+            throw error(errc_for(result), what, result.diag);
+        }
+        boost::system::error_code ec;
+        json::value parsed = json::parse(result.response.body(), ec);
+        if (ec) throw error(errc::protocol_error, std::string(op) + ": response is not JSON", result.diag);
+        co_return parsed;
+    }
+
+    // Polls DescribeTable until the table is ACTIVE (or gone, for a delete).
+    asio::awaitable<void> wait_for_table(std::string table, bool want_active, deadline_t deadline) {
+        const auto give_up = steady::now() + config_.table_wait_timeout;
+        for (;;) {
+            try {
+                json::object body{{"TableName", table}};
+                const json::value r = co_await call("DescribeTable", table, std::move(body), deadline);
+                const auto* t = r.is_object() ? r.get_object().if_contains("Table") : nullptr;
+                const auto* status = t && t->is_object() ? t->get_object().if_contains("TableStatus") : nullptr;
+                if (!status || !status->is_string()) protocol_failure("DescribeTable", "no TableStatus in the response");
+                if (want_active && status->get_string() == "ACTIVE") co_return;
+            } catch (const sds::error& e) {
+                if (want_active || e.condition() != errc::table_not_found) throw;
+                co_return;  // deleted
+            }
+            if (steady::now() >= give_up || (deadline && steady::now() + config_.table_poll_interval >= *deadline))
+                throw error(errc::timeout, "table '" + table + "' did not become " + (want_active ? "ACTIVE" : "deleted") +
+                                               " in time");
+            asio::steady_timer timer(co_await asio::this_coro::executor, config_.table_poll_interval);
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+    }
+
+    using item_map = std::unordered_map<std::string, json::object>;
+
+    // Reads `keys` with BatchGetItem: chunks of 100, all issued at once.
+    asio::awaitable<item_map> batch_get(std::string table, std::vector<std::string> keys, bool consistent,
+                                        deadline_t deadline) {
+        auto ex = co_await asio::this_coro::executor;
+        using op_t = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<item_map>>(), asio::deferred));
+        std::vector<op_t> ops;
+        for (std::size_t i = 0; i < keys.size(); i += batch_get_limit) {
+            std::vector<std::string> chunk(keys.begin() + static_cast<std::ptrdiff_t>(i),
+                                           keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + batch_get_limit)));
+            ops.push_back(asio::co_spawn(ex, batch_get_chunk(table, std::move(chunk), consistent, deadline), asio::deferred));
+        }
+        auto [order, exceptions, results] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                                                .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        (void)order;
+        for (const auto& e : exceptions)
+            if (e) std::rethrow_exception(e);
+        item_map all;
+        for (auto& r : results) all.merge(r);
+        co_return all;
+    }
+
+    asio::awaitable<item_map> batch_get_chunk(std::string table, std::vector<std::string> keys, bool consistent,
+                                              deadline_t deadline) {
+        item_map found;
+        json::array pending;
+        for (const auto& k : keys) pending.push_back(json::value(key_of(k)));
+        for (unsigned round = 1;; ++round) {
+            json::object request{{"Keys", std::move(pending)}, {"ConsistentRead", consistent}};
+            json::object items{{table, std::move(request)}};
+            json::object body{{"RequestItems", std::move(items)}};
+            const json::value r = co_await call("BatchGetItem", table, std::move(body), deadline);
+            const auto* obj = r.if_object();
+            const auto* responses = obj ? obj->if_contains("Responses") : nullptr;
+            if (const auto* items = responses && responses->is_object() ? responses->get_object().if_contains(table) : nullptr) {
+                if (!items->is_array()) protocol_failure("BatchGetItem", "Responses is not a list");
+                for (const auto& item : items->get_array()) {
+                    const auto* o = item.if_object();
+                    const auto* k = o ? o->if_contains(key_attr) : nullptr;
+                    const auto* s = k && k->is_object() ? k->get_object().if_contains("S") : nullptr;
+                    if (!s || !s->is_string()) protocol_failure("BatchGetItem", "an item has no string key");
+                    found.emplace(std::string(s->get_string()), *o);
+                }
+            }
+            pending = unprocessed(obj, "UnprocessedKeys", table);
+            if (pending.empty()) co_return found;
+            co_await back_off("BatchGetItem", round, deadline);
+        }
+    }
+
+    // Deletes `keys` with BatchWriteItem: chunks of 25, all issued at once.
+    asio::awaitable<void> batch_delete(std::string table, std::vector<std::string> keys, deadline_t deadline) {
+        auto ex = co_await asio::this_coro::executor;
+        using op_t = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
+        std::vector<op_t> ops;
+        for (std::size_t i = 0; i < keys.size(); i += batch_write_limit) {
+            json::array requests;
+            for (std::size_t k = i; k < std::min(keys.size(), i + batch_write_limit); ++k)
+                requests.push_back(json::object{{"DeleteRequest", json::object{{"Key", key_of(keys[k])}}}});
+            ops.push_back(asio::co_spawn(ex, batch_delete_chunk(table, std::move(requests), deadline), asio::deferred));
+        }
+        auto [order, exceptions] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                                       .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        (void)order;
+        for (const auto& e : exceptions)
+            if (e) std::rethrow_exception(e);
+    }
+
+    asio::awaitable<void> batch_delete_chunk(std::string table, json::array requests, deadline_t deadline) {
+        for (unsigned round = 1;; ++round) {
+            json::object items{{table, std::move(requests)}};
+            json::object body{{"RequestItems", std::move(items)}};
+            const json::value r = co_await call("BatchWriteItem", table, std::move(body), deadline);
+            const auto* obj = r.if_object();
+            const auto* left = obj ? obj->if_contains("UnprocessedItems") : nullptr;
+            const auto* mine = left && left->is_object() ? left->get_object().if_contains(table) : nullptr;
+            if (!mine || !mine->is_array() || mine->get_array().empty()) co_return;
+            requests = mine->get_array();
+            co_await back_off("BatchWriteItem", round, deadline);
+        }
+    }
+
+    static json::array unprocessed(const json::object* response, std::string_view field, std::string_view table) {
+        const auto* u = response ? response->if_contains(field) : nullptr;
+        const auto* t = u && u->is_object() ? u->get_object().if_contains(table) : nullptr;
+        const auto* keys = t && t->is_object() ? t->get_object().if_contains("Keys") : nullptr;
+        if (!keys || !keys->is_array()) return {};
+        return keys->get_array();
+    }
+
+    // The wait before re-requesting unprocessed keys or items: DynamoDB
+    // leaves them unprocessed when throttled, so back off as for throttling.
+    asio::awaitable<void> back_off(std::string_view op, unsigned round, deadline_t deadline) {
+        if (round >= max_unprocessed_rounds)
+            throw error(errc::throttled, std::string(op) + ": items still unprocessed after " +
+                                             std::to_string(round) + " rounds");
+        const auto delay = backoff(config_.retry, failure_kind::throttling, round);
+        if (deadline && steady::now() + delay >= *deadline)
+            throw error(errc::timeout, std::string(op) + ": deadline would expire while waiting for unprocessed items");
+        asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+
+    // Records a shard count of at least `n` before shard n is first used, so
+    // that get_count never misses a shard. The count only grows.
+    asio::awaitable<void> record_shard_count(std::string table, std::string counter, std::uint32_t n, deadline_t deadline) {
+        if (known_shards(table, counter) >= n) co_return;
+        try {
+            json::object body{{"TableName", table},
+                              {"Key", key_of(shard_count_key(counter))},
+                              {"UpdateExpression", "SET #s = :n"},
+                              {"ConditionExpression", "attribute_not_exists(#s) OR #s < :n"},
+                              {"ExpressionAttributeNames", {{"#s", shards_attr}}},
+                              {"ExpressionAttributeValues", {{":n", {{"N", std::to_string(n)}}}}}};
+            co_await call("UpdateItem", table, std::move(body), deadline);
+        } catch (const sds::error& e) {
+            if (e.condition() != errc::condition_failed) throw;  // already n or more
+        }
+        remember_shards(table, counter, n);
+    }
+
+    static std::string cache_key(std::string_view table, std::string_view counter) {
+        std::string k(table);
+        k.push_back('\0');
+        k += counter;
+        return k;
+    }
+    std::uint32_t known_shards(std::string_view table, std::string_view counter) {
+        std::lock_guard lock(shards_mutex_);
+        const auto it = shards_.find(cache_key(table, counter));
+        return it == shards_.end() ? 1 : it->second;
+    }
+    void remember_shards(std::string_view table, std::string_view counter, std::uint32_t n) {
+        std::lock_guard lock(shards_mutex_);
+        auto& v = shards_[cache_key(table, counter)];
+        v = std::max(v, n);
+    }
+    void forget_counter(std::string_view table, std::string_view counter) {
+        std::lock_guard lock(shards_mutex_);
+        shards_.erase(cache_key(table, counter));
+    }
+    void forget_counters(std::string_view table) {
+        std::lock_guard lock(shards_mutex_);
+        const std::string prefix = cache_key(table, "");
+        for (auto it = shards_.begin(); it != shards_.end();)
+            it = it->first.rfind(prefix, 0) == 0 ? shards_.erase(it) : std::next(it);
+    }
+
+    std::shared_ptr<transport> transport_;
+    dynamodb_config config_;
+    endpoint_state state_;
+    sigv4::signing_key_cache keys_;
+    std::string path_;
+    std::mutex shards_mutex_;
+    std::unordered_map<std::string, std::uint32_t> shards_;  // shard counts known to this process
+};
+
+std::string default_endpoint(const dynamodb_config& c) {
+    if (!c.endpoint.empty()) return c.endpoint;
+    for (char ch : c.region)
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            throw error(errc::invalid_argument, "region '" + c.region + "' is not a valid AWS region name");
+    if (c.region.empty()) throw error(errc::invalid_argument, "region is empty");
+    return "https://dynamodb." + c.region + ".amazonaws.com";
+}
+
+} // namespace
+
+std::uint32_t dynamodb_crc32(std::string_view body) noexcept {
+    boost::crc_32_type crc;
+    crc.process_bytes(body.data(), body.size());
+    return crc.checksum();
+}
+
+std::shared_ptr<engine> make_dynamodb_engine(std::shared_ptr<transport> t, dynamodb_config config) {
+    if (config.region.empty()) throw error(errc::invalid_argument, "region is empty");
+    return std::make_shared<dynamodb_engine>(std::move(t), std::move(config));
+}
+
+std::shared_ptr<engine> make_dynamodb_engine(boost::asio::any_io_executor ex, dynamodb_config config) {
+    auto ep = endpoint::parse(default_endpoint(config));
+    auto t = std::make_shared<pooled_transport>(std::move(ex), std::move(ep), config.http);
+    return make_dynamodb_engine(std::move(t), std::move(config));
+}
+
+} // namespace sds::detail
