@@ -30,15 +30,6 @@ int exit_status_for(sds::errc e) {
     }
 }
 
-// The error's message without the ": table_not_found [sds:2]" that
-// boost::system::system_error appends to what(): the errc name leads the line.
-std::string message_of(const sds::error& e) {
-    std::string what = e.what();
-    const std::string suffix = ": " + e.code().what();
-    if (what.ends_with(suffix)) what.resize(what.size() - suffix.size());
-    return what;
-}
-
 // All of standard input, byte for byte.
 std::string read_standard_input() {
     std::string all;
@@ -108,7 +99,7 @@ int main(int argc, char* argv[]) {
         return status;
     } catch (const sds::error& e) {
         std::cout.flush();
-        std::cerr << "sds: " << sds::to_string(e.condition()) << ": " << message_of(e) << "\n";
+        std::cerr << "sds: " << e.what() << "\n";  // "<errc>: <message>; diagnostics"
         return exit_status_for(e.condition());
     } catch (const std::exception& e) {
         std::cout.flush();

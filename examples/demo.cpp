@@ -77,15 +77,6 @@ std::string show(const std::optional<sds::value>& v) {
     return v->is_binary() ? "binary " + show(v->as_bytes()) : "text " + show(v->data);
 }
 
-// What an sds::error says, without the ": table_not_found [sds:2]" that
-// boost::system::system_error appends to what().
-std::string message_of(const sds::error& e) {
-    std::string what = e.what();
-    const std::string suffix = ": " + e.code().what();
-    if (what.ends_with(suffix)) what.resize(what.size() - suffix.size());
-    return what;
-}
-
 // ---------------------------------------------------------------------------
 // The report: prints each step and counts the ones that failed.
 
@@ -116,7 +107,7 @@ public:
 
     // The call threw, which it should have, with `expected`.
     void threw(const sds::error& e, sds::errc expected) {
-        std::cout << " -> threw sds::error " << sds::to_string(e.condition()) << ": " << message_of(e);
+        std::cout << " -> threw sds::error " << e.what();
         if (e.condition() == expected)
             std::cout << "\n";
         else
@@ -376,7 +367,7 @@ asio::awaitable<void> delete_leftovers(sds::datastore& db, demo_tables& t) {
         try {
             co_await db.delete_table(table, {.timeout = 30s});
         } catch (const sds::error& e) {
-            std::cout << "could not delete " << show(table) << ": " << message_of(e) << "\n";
+            std::cout << "could not delete " << show(table) << ": " << e.what() << "\n";
         }
     }
     t.to_delete.clear();
@@ -413,7 +404,7 @@ int main() {
             throw;
         }
     } catch (const sds::error& e) {
-        std::cout << "\n   <-- FAILED: threw sds::error " << sds::to_string(e.condition()) << ": " << message_of(e) << "\n";
+        std::cout << "\n   <-- FAILED: threw sds::error " << e.what() << "\n";
         return 1;
     } catch (const std::exception& e) {
         std::cout << "\n   <-- FAILED: threw " << e.what() << "\n";

@@ -9,8 +9,8 @@ public:
     std::string message(int ev) const override { return to_string(static_cast<errc>(ev)); }
 };
 
-std::string describe(const std::string& what, const diagnostics& d) {
-    std::string s = what;
+std::string describe(errc code, const std::string& what, const diagnostics& d) {
+    std::string s = std::string(to_string(code)) + ": " + what;
     if (d.http_status) s += "; HTTP " + std::to_string(d.http_status);
     if (!d.service_code.empty()) s += "; " + d.service_code;
     if (!d.service_message.empty()) s += ": " + d.service_message;
@@ -47,6 +47,7 @@ const char* to_string(errc e) noexcept {
 }
 
 error::error(errc code, const std::string& what, diagnostics diag)
-    : boost::system::system_error(make_error_code(code), describe(what, diag)), diag_(std::move(diag)) {}
+    : boost::system::system_error(make_error_code(code), what), diag_(std::move(diag)),
+      message_(describe(code, what, diag_)) {}
 
 } // namespace sds

@@ -18,13 +18,13 @@ period period_of(char c, std::string_view pattern) {
     case 'S': return period::second;
     case 'M': return period::minute;
     case 'H': return period::hour;
-    case 'd': case 'e': case 'j': case 'u': case 'w': return period::day;
+    case 'd': case 'j': case 'u': case 'w': return period::day;
     case 'U': case 'W': case 'V': return period::week;
     case 'm': return period::month;
     case 'Y': case 'y': case 'C': case 'G': case 'g': return period::year;
     default:
         throw error(errc::invalid_argument, "table name pattern '" + std::string(pattern) + "': %" + std::string(1, c) +
-                                                " is not supported (use %Y %m %d %H %M %S %j %U %W %V %G %g %u %w %e %C %y)");
+                                                " is not supported (use %Y %m %d %H %M %S %j %U %W %V %G %g %u %w %C %y)");
     }
 }
 
@@ -66,25 +66,29 @@ std::string resolve_table_name(std::string_view pattern, system_clock::time_poin
 }
 
 system_clock::time_point previous_slice(std::string_view pattern, system_clock::time_point at) {
+    // Walk back in steps finer than the period until the name changes: that
+    // instant lies in the previous slice. Fixed arithmetic (a week is 7 days)
+    // would be wrong where slices are cut short, as %U weeks are at the turn
+    // of a year.
+    seconds step{1};
+    int max_steps = 1;
     switch (finest_period(pattern)) {
-    case period::second: return at - seconds(1);
-    case period::minute: return at - minutes(1);
-    case period::hour: return at - hours(1);
-    case period::day: return at - days(1);
-    case period::week: return at - weeks(1);
-    case period::month:
-    case period::year: {
-        // Calendar arithmetic: the same instant a month (year) earlier, with
-        // the day clamped to the shorter month.
-        const auto day_point = floor<days>(at);
-        year_month_day ymd{day_point};
-        const auto time_of_day = at - day_point;
-        year_month_day earlier = finest_period(pattern) == period::month ? ymd - months(1) : ymd - years(1);
-        if (!earlier.ok()) earlier = earlier.year() / earlier.month() / last;
-        return sys_days(earlier) + time_of_day;
+    case period::second: step = seconds(1); max_steps = 1; break;
+    case period::minute: step = seconds(1); max_steps = 60; break;
+    case period::hour: step = minutes(1); max_steps = 60; break;
+    case period::day: step = hours(1); max_steps = 24; break;
+    case period::week: step = hours(1); max_steps = 7 * 24; break;
+    case period::month: step = hours(1); max_steps = 31 * 24; break;
+    case period::year: step = days(1); max_steps = 366; break;
     }
+    const auto start = floor<seconds>(at);
+    const std::string current = resolve_table_name(pattern, start);
+    for (int k = 1; k <= max_steps; ++k) {
+        const auto earlier = start - k * step;
+        if (resolve_table_name(pattern, earlier) != current) return earlier;
     }
-    return at;
+    // No conversion changes the name (e.g. only %%): there is no other slice.
+    return start - max_steps * step;
 }
 
 } // namespace sds::detail

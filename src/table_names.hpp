@@ -11,14 +11,16 @@ namespace sds::detail {
 bool is_time_series(std::string_view pattern) noexcept;
 
 /// `pattern` formatted with strftime in UTC at `at`. Only conversions that
-/// depend on the date and time and give stable text are allowed (%Y %y %C %m
-/// %d %e %j %H %M %S %U %W %V %G %g %u %w %%); anything else, and a result
-/// longer than 1024 bytes, is errc::invalid_argument.
+/// depend on the date and time and give stable, unpadded-by-space text are
+/// allowed (%Y %y %C %m %d %j %H %M %S %U %W %V %G %g %u %w %%); anything
+/// else (locale names, time zones, %e's space padding), and a result longer
+/// than 1024 bytes, is errc::invalid_argument.
 std::string resolve_table_name(std::string_view pattern, std::chrono::system_clock::time_point at);
 
-/// The start of the slice before the one containing `at`: one period
-/// earlier, where the period is the finest unit the pattern names (second,
-/// minute, hour, day, week, month or year; calendar months and years).
+/// An instant in the slice before the one containing `at`: the latest whole
+/// step (finer than the pattern's finest unit) before `at` at which the
+/// pattern resolves to another name. Exact at the edges where slices are cut
+/// short (week 00 of %U at the start of a year, months of different lengths).
 std::chrono::system_clock::time_point previous_slice(std::string_view pattern, std::chrono::system_clock::time_point at);
 
 } // namespace sds::detail

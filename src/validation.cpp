@@ -51,8 +51,15 @@ void check_key(std::string_view what, std::string_view key, std::size_t max_byte
         throw error(errc::invalid_argument, std::string(what) + " is " + std::to_string(key.size()) +
                                                 " bytes; the limit is " + std::to_string(max_bytes));
     require_utf8(what, key);
-    for (unsigned char c : key)
-        if (c < 0x20 || c == 0x7f) throw error(errc::invalid_argument, std::string(what) + " contains a control character");
+    // C0 controls, DEL, and the C1 controls U+0080 to U+009F (UTF-8 C2 80 to
+    // C2 9F), which Azure Table keys may not hold either.
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        const auto c = static_cast<unsigned char>(key[i]);
+        const bool c1 = c == 0xC2 && i + 1 < key.size() && static_cast<unsigned char>(key[i + 1]) >= 0x80 &&
+                        static_cast<unsigned char>(key[i + 1]) <= 0x9F;
+        if (c < 0x20 || c == 0x7f || c1)
+            throw error(errc::invalid_argument, std::string(what) + " contains a control character");
+    }
 }
 
 } // namespace sds::detail

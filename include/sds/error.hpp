@@ -58,7 +58,8 @@ struct diagnostics {
 /// The exception every sds operation throws.
 class error : public boost::system::system_error {
 public:
-    /// `what` is a human-readable summary; the diagnostics are appended to what().
+    /// `what` is a human-readable summary. what() reads
+    /// "<errc name>: <summary>; HTTP <status>; <service code>: <message>; request id ...; N attempts, M ms backoff".
     error(errc code, const std::string& what, diagnostics diag = {});
 
     /// The errc this error carries.
@@ -67,8 +68,13 @@ public:
     /// What the service and the retry loop reported.
     const diagnostics& diag() const noexcept { return diag_; }
 
+    /// The errc name, the summary and the diagnostics (not system_error's
+    /// "<summary>: <message> [sds:N]" form).
+    const char* what() const noexcept override { return message_.c_str(); }
+
 private:
     diagnostics diag_;
+    std::string message_;
 };
 
 } // namespace sds

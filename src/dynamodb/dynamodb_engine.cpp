@@ -78,10 +78,12 @@ std::optional<std::int64_t> number_attr(std::string_view op, const json::object&
     return parse_number(op, n->get_string());
 }
 
-errc errc_for(const call_result& r) {
+errc errc_for(std::string_view op, const call_result& r) {
     const std::string& code = r.error.code;
     if (code == "ResourceNotFoundException") return errc::table_not_found;
-    if (code == "ResourceInUseException") return errc::already_exists;
+    // On CreateTable the table exists; elsewhere (DeleteTable, UpdateTable)
+    // it is busy being created, updated or deleted: a service error.
+    if (code == "ResourceInUseException") return op == "CreateTable" ? errc::already_exists : errc::service_error;
     if (code == "ConditionalCheckFailedException") return errc::condition_failed;
     if (code == "UnrecognizedClientException" || code == "InvalidSignatureException" ||
         code == "MissingAuthenticationTokenException" || code == "IncompleteSignatureException" ||
@@ -356,7 +358,7 @@ private:
             std::string what = std::string(op);
             if (!table.empty()) what += " on table '" + std::string(table) + "'";
             what += " failed";
-            throw error(errc_for(result), what, result.diag);
+            throw error(errc_for(op, result), what, result.diag);
         }
         boost::system::error_code ec;
         json::value parsed = json::parse(result.response.body(), ec);
