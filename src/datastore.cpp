@@ -38,7 +38,19 @@ std::vector<std::string> table_candidates(const engine& e, const std::string& pa
     return names;
 }
 
-bool is_table_not_found(const sds::error& e) { return e.condition() == errc::table_not_found; }
+// Runs `op(name)` on each candidate in turn until one has a table: only
+// table_not_found moves on to the next (the previous slice). `op` returns the
+// engine's awaitable, which owns copies of its arguments.
+template <class Op>
+auto on_first_existing(std::vector<std::string> names, Op op) -> decltype(op(names.front())) {
+    for (std::size_t i = 0;; ++i) {
+        try {
+            co_return co_await op(names[i]);
+        } catch (const sds::error& err) {
+            if (err.condition() != errc::table_not_found || i + 1 == names.size()) throw;
+        }
+    }
+}
 
 void check_counter(const engine& e, const std::string& counter) {
     // Shard items are "<counter>_shard_<n>": leave room for the suffix.
@@ -127,29 +139,16 @@ boost::asio::awaitable<std::optional<value>> datastore::get_value(std::string ta
     auto e = engine_;
     check_timeout(options.timeout);
     detail::check_key("key", key, e->limits().max_key_bytes);
-    const auto names = table_candidates(*e, table, options.at, true);
-    for (std::size_t i = 0;; ++i) {
-        try {
-            co_return co_await e->get(names[i], key, options);
-        } catch (const sds::error& err) {
-            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
-        }
-    }
+    co_return co_await on_first_existing(table_candidates(*e, table, options.at, true),
+                                         [&](const std::string& name) { return e->get(name, key, options); });
 }
 
 boost::asio::awaitable<void> datastore::delete_data(std::string table, std::string key, operation_options options) {
     auto e = engine_;
     check_timeout(options.timeout);
     detail::check_key("key", key, e->limits().max_key_bytes);
-    const auto names = table_candidates(*e, table, options.at, true);
-    for (std::size_t i = 0;; ++i) {
-        try {
-            co_await e->remove(names[i], key, options);
-            co_return;
-        } catch (const sds::error& err) {
-            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
-        }
-    }
+    co_await on_first_existing(table_candidates(*e, table, options.at, true),
+                               [&](const std::string& name) { return e->remove(name, key, options); });
 }
 
 boost::asio::awaitable<std::int64_t> datastore::incr(std::string table, std::string counter, incr_options options) {
@@ -171,14 +170,8 @@ boost::asio::awaitable<std::int64_t> datastore::get_count(std::string table, std
     auto e = engine_;
     check_timeout(options.timeout);
     check_counter(*e, counter);
-    const auto names = table_candidates(*e, table, options.at, true);
-    for (std::size_t i = 0;; ++i) {
-        try {
-            co_return co_await e->count(names[i], counter, options);
-        } catch (const sds::error& err) {
-            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
-        }
-    }
+    co_return co_await on_first_existing(table_candidates(*e, table, options.at, true),
+                                         [&](const std::string& name) { return e->count(name, counter, options); });
 }
 
 boost::asio::awaitable<void> datastore::delete_counter(std::string table, std::string counter,
@@ -186,15 +179,8 @@ boost::asio::awaitable<void> datastore::delete_counter(std::string table, std::s
     auto e = engine_;
     check_timeout(options.timeout);
     check_counter(*e, counter);
-    const auto names = table_candidates(*e, table, options.at, true);
-    for (std::size_t i = 0;; ++i) {
-        try {
-            co_await e->delete_counter(names[i], counter, options);
-            co_return;
-        } catch (const sds::error& err) {
-            if (!is_table_not_found(err) || i + 1 == names.size()) throw;
-        }
-    }
+    co_await on_first_existing(table_candidates(*e, table, options.at, true),
+                               [&](const std::string& name) { return e->delete_counter(name, counter, options); });
 }
 
 dynamodb_config dynamodb_config::from_env() {

@@ -6,6 +6,7 @@
 
 #include <sds/datastore.hpp>
 
+#include "../unit/support/expect_error.hpp"
 #include "transport/pooled_transport.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -25,6 +26,8 @@
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
+using sds::test::expect_error;
+
 namespace {
 
 // A table name unique to this run, so that runs never see each other's data.
@@ -40,15 +43,6 @@ auto run(F make) {
     return f.get();
 }
 
-sds::error expect_error(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("expected sds::error");
-    throw std::logic_error("unreachable");
-}
 
 // The gateway's counts of verified and rejected requests.
 std::pair<std::int64_t, std::int64_t> gateway_stats() {

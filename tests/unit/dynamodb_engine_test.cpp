@@ -4,6 +4,7 @@
 // x-amz-crc32 checking, and that an increment is never applied twice.
 #include <catch2/catch.hpp>
 
+#include "support/expect_error.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
 #include "support/fake_transport.hpp"
 #include "support/run.hpp"
@@ -28,6 +29,8 @@ using namespace sds::detail;
 using namespace std::chrono_literals;
 using sds::test::fake_transport;
 namespace json = boost::json;
+
+using sds::test::expect_error;
 
 namespace {
 
@@ -83,16 +86,6 @@ struct harness {
     const http_request& request(std::size_t i) const { return fake->requests().at(i); }
 };
 
-template <class F>
-sds::error expect_error(F&& f) {
-    try {
-        f();
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("expected sds::error");
-    throw std::logic_error("unreachable");
-}
 
 std::string header(const http_request& r, std::string_view name) {
     const auto it = r.find(boost::beast::string_view(name.data(), name.size()));

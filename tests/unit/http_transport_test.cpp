@@ -4,6 +4,7 @@
 // concurrency.
 #include <catch2/catch.hpp>
 
+#include "support/expect_error.hpp"
 #include "support/run.hpp"
 #include "support/test_certs.hpp"
 #include "support/test_server.hpp"
@@ -28,6 +29,8 @@ using namespace sds::detail;
 using namespace std::chrono_literals;
 using sds::test::server_action;
 using sds::test::test_server;
+
+using sds::test::expect_error;
 
 namespace {
 
@@ -74,16 +77,6 @@ asio::awaitable<void> send_ok(pooled_transport& t) {
     REQUIRE_FALSE(r.ec);
 }
 
-template <class F>
-sds::error expect_error(F&& f) {
-    try {
-        f();
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("expected sds::error");
-    throw std::logic_error("unreachable");
-}
 
 } // namespace
 

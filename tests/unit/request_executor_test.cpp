@@ -2,6 +2,7 @@
 // long it waits, when it gives up, and what it reports.
 #include <catch2/catch.hpp>
 
+#include "support/expect_error.hpp"
 #include "support/fake_transport.hpp"
 #include "support/run.hpp"
 #include "transport/request_executor.hpp"
@@ -19,6 +20,8 @@ using namespace sds;
 using namespace sds::detail;
 using namespace std::chrono_literals;
 using sds::test::fake_transport;
+
+using sds::test::expect_error;
 
 namespace {
 
@@ -63,16 +66,6 @@ struct harness {
     }
 };
 
-template <class F>
-sds::error expect_error(F&& f) {
-    try {
-        f();
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("expected sds::error");
-    throw std::logic_error("unreachable");
-}
 
 const std::string throttled_body =
     R"({"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"})";

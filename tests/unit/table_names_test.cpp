@@ -2,6 +2,7 @@
 // a pattern resolves to in UTC, and which earlier slice reads fall back to.
 #include <catch2/catch.hpp>
 
+#include "support/closed_port.hpp"
 #include "support/run.hpp"
 #include "table_names.hpp"
 
@@ -19,6 +20,9 @@ using namespace sds::detail;
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
+using sds::test::expect_error;
+using sds::test::datastore_error;
+
 namespace {
 
 system_clock::time_point utc(int y, unsigned m, unsigned d, int hh = 0, int mm = 0, int ss = 0) {
@@ -28,16 +32,6 @@ system_clock::time_point utc(int y, unsigned m, unsigned d, int hh = 0, int mm =
 // Thursday 5 March 2026, 07:08:09 UTC: day 064, Sunday-week 09, ISO week 10.
 const system_clock::time_point march_5 = utc(2026, 3, 5, 7, 8, 9);
 
-template <class F>
-sds::error expect_error(F&& f) {
-    try {
-        f();
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("expected sds::error");
-    throw std::logic_error("unreachable");
-}
 
 errc resolve_error(std::string_view pattern) {
     return expect_error([&] { resolve_table_name(pattern, march_5); }).condition();
@@ -48,28 +42,6 @@ std::string previous_name(std::string_view pattern, system_clock::time_point at)
     return resolve_table_name(pattern, previous_slice(pattern, at));
 }
 
-// A datastore on a port nothing listens on, with credentials, so that only
-// the facade's own checks can refuse an operation.
-dynamodb_config closed_port_config() {
-    dynamodb_config c;
-    c.endpoint = "http://127.0.0.1:9";
-    c.credentials = {"AKIDEXAMPLE", "secret", ""};
-    c.retry.max_attempts = 1;
-    c.http.connect_timeout = 1000ms;
-    c.http.request_timeout = 1000ms;
-    return c;
-}
-
-template <class Op>
-boost::asio::awaitable<void> on_datastore(dynamodb_config config, Op op) {
-    sds::datastore db{co_await boost::asio::this_coro::executor, std::move(config)};
-    co_await op(db);
-}
-
-template <class Op>
-sds::error datastore_error(Op op) {
-    return expect_error([&] { test::run([&](auto&) { return on_datastore(closed_port_config(), op); }); });
-}
 
 } // namespace
 

@@ -5,6 +5,7 @@
 // at the network.
 #include <catch2/catch.hpp>
 
+#include "support/closed_port.hpp"
 #include "support/run.hpp"
 #include "validation.hpp"
 
@@ -25,40 +26,13 @@ using namespace sds::detail;
 using namespace std::chrono_literals;
 using namespace std::string_view_literals;
 
+using sds::test::expect_error;
+using sds::test::datastore_error;
+using sds::test::closed_port_config;
+
 namespace {
 
-template <class F>
-sds::error expect_error(F&& f) {
-    try {
-        f();
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("expected sds::error");
-    throw std::logic_error("unreachable");
-}
 
-dynamodb_config closed_port_config() {
-    dynamodb_config c;
-    c.endpoint = "http://127.0.0.1:9";
-    c.credentials = {"AKIDEXAMPLE", "secret", ""};
-    c.retry.max_attempts = 1;
-    c.http.connect_timeout = 1000ms;
-    c.http.request_timeout = 2000ms;
-    return c;
-}
-
-template <class Op>
-boost::asio::awaitable<void> on_datastore(dynamodb_config config, Op op) {
-    sds::datastore db{co_await boost::asio::this_coro::executor, std::move(config)};
-    co_await op(db);
-}
-
-// Runs `op` on a datastore at the closed port; returns the error it throws.
-template <class Op>
-sds::error datastore_error(Op op) {
-    return expect_error([&] { test::run([&](auto&) { return on_datastore(closed_port_config(), op); }); });
-}
 
 // A refusal by the facade's checks: invalid_argument, no request attempted,
 // and a message that says why.
