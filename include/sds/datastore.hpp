@@ -30,8 +30,9 @@
 // cancellation (terminal) and the `timeout` option; a cancelled write may or
 // may not have been applied.
 //
-// Arguments are taken by value, so an operation may be started with
-// temporaries and awaited later.
+// Arguments are taken by value and each operation holds the engine, so an
+// operation may be started with temporaries and awaited later, even after
+// the datastore was moved or destroyed.
 #pragma once
 
 #include <sds/dynamodb_config.hpp>
@@ -74,7 +75,9 @@ public:
     /// Names of all tables, sorted.
     boost::asio::awaitable<std::vector<std::string>> list_tables(operation_options options = {});
 
-    /// Sets a table's provisioned read and write capacity.
+    /// Sets a table's provisioned read and write capacity and waits until the
+    /// table is ACTIVE again. Setting the current values changes nothing;
+    /// an on-demand table is errc::invalid_argument.
     boost::asio::awaitable<void> update_throughput(std::string table, std::int64_t read, std::int64_t write,
                                                    operation_options options = {});
 
@@ -105,7 +108,9 @@ public:
     /// concurrently. A counter that does not exist counts 0.
     boost::asio::awaitable<std::int64_t> get_count(std::string table, std::string counter, read_options options = {});
 
-    /// Deletes every shard of a counter and its shard count.
+    /// Deletes every shard of a counter: it counts 0 afterwards. Its shard
+    /// count item stays, since the count only grows: another process that
+    /// recorded it before incrementing its shards stays exact.
     boost::asio::awaitable<void> delete_counter(std::string table, std::string counter, operation_options options = {});
 
 private:

@@ -78,6 +78,15 @@ std::optional<std::int64_t> number_attr(std::string_view op, const json::object&
     return parse_number(op, n->get_string());
 }
 
+// A plain JSON number field (not a DynamoDB typed attribute), or nullopt.
+std::optional<std::int64_t> number_field(const json::object& o, std::string_view name) {
+    const auto* v = o.if_contains(name);
+    if (!v) return std::nullopt;
+    if (v->is_int64()) return v->get_int64();
+    if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(v->get_uint64());
+    return std::nullopt;
+}
+
 errc errc_for(std::string_view op, const call_result& r) {
     const std::string& code = r.error.code;
     if (code == "ResourceNotFoundException") return errc::table_not_found;
@@ -133,15 +142,26 @@ public:
             body["ProvisionedThroughput"] = {{"ReadCapacityUnits", options.read.value_or(config_.default_read)},
                                              {"WriteCapacityUnits", options.write.value_or(config_.default_write)}};
         }
-        bool exists = false;
-        try {
-            co_await call("CreateTable", table, std::move(body), deadline);
-        } catch (const sds::error& e) {
-            if (e.condition() != errc::already_exists) throw;
-            exists = true;  // an existing table is not an error
+        // An existing table is not an error. One that is being deleted
+        // answers ResourceInUse too, then vanishes while we wait for it to
+        // become ACTIVE: create it again then.
+        constexpr int max_rounds = 3;
+        for (int round = 1;; ++round) {
+            bool in_use = false;
+            try {
+                json::object request = body;
+                co_await call("CreateTable", table, std::move(request), deadline);
+            } catch (const sds::error& e) {
+                if (e.condition() != errc::already_exists) throw;
+                in_use = true;
+            }
+            try {
+                co_await wait_for_table(table, true, deadline);
+                co_return;
+            } catch (const sds::error& e) {
+                if (!in_use || e.condition() != errc::table_not_found || round == max_rounds) throw;
+            }
         }
-        (void)exists;
-        co_await wait_for_table(table, true, deadline);
     }
 
     asio::awaitable<void> delete_table(std::string table, operation_options options) override {
@@ -183,6 +203,24 @@ public:
         const auto deadline = deadline_of(options.timeout);
         json::object body{{"TableName", table},
                           {"ProvisionedThroughput", {{"ReadCapacityUnits", read}, {"WriteCapacityUnits", write}}}};
+        // DynamoDB refuses an update that changes nothing, and any update
+        // of an on-demand table's provisioned capacity: look first.
+        json::object describe{{"TableName", table}};
+        const json::value d = co_await call("DescribeTable", table, std::move(describe), deadline);
+        const auto* t = d.is_object() ? d.get_object().if_contains("Table") : nullptr;
+        const auto* info = t ? t->if_object() : nullptr;
+        if (!info) protocol_failure("DescribeTable", "no Table in the response");
+        if (const auto* billing = info->if_contains("BillingModeSummary"); billing && billing->is_object()) {
+            const auto* mode = billing->get_object().if_contains("BillingMode");
+            if (mode && mode->is_string() && mode->get_string() == "PAY_PER_REQUEST")
+                throw error(errc::invalid_argument,
+                            "update_throughput: table '" + table + "' is on-demand; it has no provisioned capacity");
+        }
+        if (const auto* pt = info->if_contains("ProvisionedThroughput"); pt && pt->is_object()) {
+            const auto current_read = number_field(pt->get_object(), "ReadCapacityUnits");
+            const auto current_write = number_field(pt->get_object(), "WriteCapacityUnits");
+            if (current_read == read && current_write == write) co_return;  // nothing to change
+        }
         co_await call("UpdateTable", table, std::move(body), deadline);
         co_await wait_for_table(table, true, deadline);
     }
@@ -205,8 +243,9 @@ public:
         const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr;
         if (!item) co_return std::nullopt;
         const auto* data = item->is_object() ? item->get_object().if_contains(data_attr) : nullptr;
-        const auto* typed = data ? data->if_object() : nullptr;
-        if (!typed) protocol_failure("GetItem", "item has no data attribute");
+        if (!data) co_return std::nullopt;  // an item that holds no value, e.g. a counter's shard count
+        const auto* typed = data->if_object();
+        if (!typed) protocol_failure("GetItem", "data attribute is not a typed value");
         if (const auto* s = typed->if_contains("S"); s && s->is_string())
             co_return value{value::kind::text, std::string(s->get_string())};
         if (const auto* b = typed->if_contains("B"); b && b->is_string()) {
@@ -251,7 +290,7 @@ public:
         const bool consistent = options.consistent.value_or(config_.consistent_reads);
         // One round trip in the common case: the shard count and the shards
         // this process knows of are read together.
-        const std::uint32_t hint = known_shards(table, counter);
+        const std::uint32_t hint = cached_shards(table, counter).value_or(1);
         std::vector<std::string> keys{shard_count_key(counter)};
         for (std::uint32_t i = 1; i <= hint; ++i) keys.push_back(shard_key(counter, i));
         auto items = co_await batch_get(table, std::move(keys), consistent, deadline);
@@ -269,10 +308,13 @@ public:
             auto rest = co_await batch_get(table, std::move(more), consistent, deadline);
             items.merge(rest);
         }
-        remember_shards(table, counter, n);
+        if (n > 1) remember_shards(table, counter, n, /*recorded_now=*/false);
 
+        // Every shard read counts, also one beyond the recorded count (a
+        // writer whose record was lost with a recreated table): never drop
+        // an increment that was read.
         std::int64_t total = 0;
-        for (std::uint32_t i = 1; i <= n; ++i) {
+        for (std::uint32_t i = 1; i <= std::max(n, hint); ++i) {
             const auto it = items.find(shard_key(counter, i));
             if (it == items.end()) continue;  // a shard never incremented counts 0
             const auto v = number_attr("BatchGetItem", it->second, data_attr);
@@ -287,19 +329,17 @@ public:
         const auto deadline = deadline_of(options.timeout);
         json::object body{{"TableName", table}, {"Key", key_of(shard_count_key(counter))}, {"ConsistentRead", true}};
         const json::value r = co_await call("GetItem", table, std::move(body), deadline);
-        std::uint32_t n = std::max<std::uint32_t>(1, known_shards(table, counter));
+        std::uint32_t n = cached_shards(table, counter).value_or(1);
         if (const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr; item && item->is_object()) {
             const auto recorded = number_attr("GetItem", item->get_object(), shards_attr);
             if (recorded && *recorded > 0 && *recorded <= 1'000'000) n = std::max(n, static_cast<std::uint32_t>(*recorded));
         }
-        // Shards first, the shard count last: a reader never sees a count
-        // that misses shards still standing.
+        // The shards go; the shard count stays. It only ever grows, so a
+        // writer elsewhere that recorded it before using a shard stays right;
+        // with every shard gone, the counter counts 0.
         std::vector<std::string> keys;
         for (std::uint32_t i = 1; i <= n; ++i) keys.push_back(shard_key(counter, i));
         co_await batch_delete(table, std::move(keys), deadline);
-        std::vector<std::string> count_key{shard_count_key(counter)};
-        co_await batch_delete(table, std::move(count_key), deadline);
-        forget_counter(table, counter);
     }
 
 private:
@@ -496,7 +536,7 @@ private:
     // Records a shard count of at least `n` before shard n is first used, so
     // that get_count never misses a shard. The count only grows.
     asio::awaitable<void> record_shard_count(std::string table, std::string counter, std::uint32_t n, deadline_t deadline) {
-        if (known_shards(table, counter) >= n) co_return;
+        if (fresh_shards(table, counter) >= n) co_return;
         try {
             json::object body{{"TableName", table},
                               {"Key", key_of(shard_count_key(counter))},
@@ -508,7 +548,7 @@ private:
         } catch (const sds::error& e) {
             if (e.condition() != errc::condition_failed) throw;  // already n or more
         }
-        remember_shards(table, counter, n);
+        remember_shards(table, counter, n, /*recorded_now=*/true);
     }
 
     static std::string cache_key(std::string_view table, std::string_view counter) {
@@ -517,19 +557,35 @@ private:
         k += counter;
         return k;
     }
-    std::uint32_t known_shards(std::string_view table, std::string_view counter) {
+    // The shard counts this process has recorded or read, so that a sharded
+    // incr need not write the count every time. A recorded count is trusted
+    // for shard_record_ttl only: after that the next incr records it again,
+    // which heals a table deleted and recreated by someone else.
+    struct shard_entry {
+        std::uint32_t count;
+        steady::time_point recorded_at;  // when this process last wrote it (epoch: never)
+    };
+    static constexpr std::chrono::seconds shard_record_ttl{60};
+    static constexpr std::size_t max_cached_counters = 100'000;
+
+    std::optional<std::uint32_t> cached_shards(std::string_view table, std::string_view counter) {
         std::lock_guard lock(shards_mutex_);
         const auto it = shards_.find(cache_key(table, counter));
-        return it == shards_.end() ? 1 : it->second;
+        if (it == shards_.end()) return std::nullopt;
+        return it->second.count;
     }
-    void remember_shards(std::string_view table, std::string_view counter, std::uint32_t n) {
+    std::uint32_t fresh_shards(std::string_view table, std::string_view counter) {
         std::lock_guard lock(shards_mutex_);
-        auto& v = shards_[cache_key(table, counter)];
-        v = std::max(v, n);
+        const auto it = shards_.find(cache_key(table, counter));
+        if (it == shards_.end() || steady::now() - it->second.recorded_at >= shard_record_ttl) return 1;
+        return it->second.count;
     }
-    void forget_counter(std::string_view table, std::string_view counter) {
+    void remember_shards(std::string_view table, std::string_view counter, std::uint32_t n, bool recorded_now) {
         std::lock_guard lock(shards_mutex_);
-        shards_.erase(cache_key(table, counter));
+        if (shards_.size() >= max_cached_counters) shards_.clear();  // a bound, not an LRU: entries are cheap to relearn
+        auto [it, inserted] = shards_.try_emplace(cache_key(table, counter), shard_entry{n, steady::time_point{}});
+        if (n >= it->second.count && recorded_now) it->second.recorded_at = steady::now();
+        it->second.count = std::max(it->second.count, n);
     }
     void forget_counters(std::string_view table) {
         std::lock_guard lock(shards_mutex_);
@@ -544,7 +600,7 @@ private:
     sigv4::signing_key_cache keys_;
     std::string path_;
     std::mutex shards_mutex_;
-    std::unordered_map<std::string, std::uint32_t> shards_;  // shard counts known to this process
+    std::unordered_map<std::string, shard_entry> shards_;
 };
 
 std::string default_endpoint(const dynamodb_config& c) {

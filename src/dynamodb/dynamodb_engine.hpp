@@ -3,7 +3,8 @@
 //
 // Data layout (a documented contract, see README "Data layout"): hash key
 // `key` (S); a value is {key: K, data: S|B}; counter shard n of N is
-// {key: "C_shard_n", data: N}; the shard count is {key: "C_shards", shards: N}.
+// {key: "C_shard_n", data: N}; the shard count is {key: "C_shards", shards: N},
+// and it only grows (delete_counter leaves it).
 #pragma once
 
 #include "engine.hpp"

@@ -1,6 +1,11 @@
 #include "http/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -22,20 +27,50 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A response head larger than this is not a DynamoDB or Azure answer.
 constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
-auto make_stream(asio::any_io_executor ex, asio::ssl::context* tls)
+auto make_stream(const asio::strand<asio::any_io_executor>& strand, asio::ssl::context* tls)
     -> std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> {
-    // Beast's timeouts close the socket from a timer handler, so every
-    // operation of one connection runs on one strand, even on an io_context
-    // served by several threads.
-    auto strand = asio::make_strand(ex);
     if (tls) return std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>>(
                  std::in_place_index<1>, strand, *tls);
     return std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>>(std::in_place_index<0>, strand);
 }
 
+// A name lookup that a timeout or a cancellation can abandon. Asio runs
+// getaddrinfo on a thread of its own and ignores per-operation cancellation,
+// so the lookup gets a state of its own that outlives an abandoned wait.
+struct pending_lookup {
+    explicit pending_lookup(const asio::any_io_executor& ex) : resolver(ex), done(ex, 1) {}
+    asio::ip::tcp::resolver resolver;
+    asio::experimental::concurrent_channel<void(boost::system::error_code, asio::ip::tcp::resolver::results_type)> done;
+};
+
+asio::awaitable<std::pair<boost::system::error_code, asio::ip::tcp::resolver::results_type>> resolve_within(
+    const endpoint& ep, std::chrono::steady_clock::time_point deadline) {
+    using namespace asio::experimental::awaitable_operators;
+    auto ex = co_await asio::this_coro::executor;
+    auto lookup = std::make_shared<pending_lookup>(ex);
+    lookup->resolver.async_resolve(ep.host, std::to_string(ep.port),
+                                   [lookup](boost::system::error_code ec, asio::ip::tcp::resolver::results_type r) {
+                                       lookup->done.try_send(ec, std::move(r));
+                                   });
+    asio::steady_timer timer(ex, deadline);
+    auto first = co_await (lookup->done.async_receive(use_tuple) || timer.async_wait(use_tuple));
+    if (first.index() == 1) {
+        lookup->resolver.cancel();
+        co_return std::pair{boost::system::error_code(beast::error::timeout), asio::ip::tcp::resolver::results_type{}};
+    }
+    auto [ec, results] = std::get<0>(std::move(first));
+    if (ec == asio::experimental::error::channel_cancelled) ec = asio::error::operation_aborted;
+    co_return std::pair{ec, std::move(results)};
+}
+
 } // namespace
 
-connection::connection(asio::any_io_executor ex, asio::ssl::context* tls) : stream_(make_stream(std::move(ex), tls)) {}
+// Beast's timeouts close the socket from a timer handler that runs on the
+// executor of the operation's handler, so each connection's operations are
+// run as coroutines on the connection's own strand: the timer handler and
+// the I/O never meet on two threads, even on a multi-threaded io_context.
+connection::connection(asio::any_io_executor ex, asio::ssl::context* tls)
+    : strand_(asio::make_strand(std::move(ex))), stream_(make_stream(strand_, tls)) {}
 
 beast::tcp_stream& connection::tcp() {
     if (auto* s = std::get_if<0>(&stream_)) return *s;
@@ -48,7 +83,19 @@ bool connection::is_open() const {
 }
 
 asio::awaitable<boost::system::error_code> connection::connect(const endpoint& ep, std::chrono::milliseconds timeout) {
+    co_return co_await asio::co_spawn(strand_, connect_on_strand(ep, timeout), asio::use_awaitable);
+}
+
+asio::awaitable<exchange_result> connection::exchange(http_request& req, http_response& res,
+                                                      std::chrono::milliseconds timeout, std::size_t body_limit) {
+    co_return co_await asio::co_spawn(strand_, exchange_on_strand(req, res, timeout, body_limit), asio::use_awaitable);
+}
+
+asio::awaitable<boost::system::error_code> connection::connect_on_strand(const endpoint& ep,
+                                                                         std::chrono::milliseconds timeout) {
+    co_await asio::this_coro::throw_if_cancelled(false);
     auto& sock = tcp();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     sock.expires_after(timeout);
     boost::system::error_code ec, not_an_address;
     const auto literal = asio::ip::make_address(ep.host, not_an_address);
@@ -57,10 +104,10 @@ asio::awaitable<boost::system::error_code> connection::connect(const endpoint& e
         auto [cec] = co_await sock.async_connect(asio::ip::tcp::endpoint(literal, ep.port), use_tuple);
         ec = cec;
     } else {
-        asio::ip::tcp::resolver resolver(sock.get_executor());
-        auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), use_tuple);
+        auto [rec, results] = co_await resolve_within(ep, deadline);
         ec = rec;
         if (!ec) {
+            sock.expires_at(deadline);
             auto [cec, _] = co_await sock.async_connect(results, use_tuple);
             ec = cec;
         }
@@ -81,8 +128,10 @@ asio::awaitable<boost::system::error_code> connection::connect(const endpoint& e
     co_return boost::system::error_code{};
 }
 
-asio::awaitable<exchange_result> connection::exchange(http_request& req, http_response& res,
-                                                      std::chrono::milliseconds timeout, std::size_t body_limit) {
+asio::awaitable<exchange_result> connection::exchange_on_strand(http_request& req, http_response& res,
+                                                                std::chrono::milliseconds timeout,
+                                                                std::size_t body_limit) {
+    co_await asio::this_coro::throw_if_cancelled(false);
     exchange_result out;
     tcp().expires_after(timeout);  // one deadline for the write and the whole read
     req.prepare_payload();
@@ -95,17 +144,27 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, http_re
             co_return;
         }
         out.request_written = true;
-        http::response_parser<http::string_body> parser;
-        parser.header_limit(max_header_bytes);
-        parser.body_limit(body_limit);
-        const std::size_t buffered_before = buffer_.size();
-        auto [rec, read] = co_await http::async_read(stream, buffer_, parser, use_tuple);
-        out.response_started = read > 0 || buffer_.size() > buffered_before || parser.got_some();
-        if (rec) {
-            out.ec = rec;
-            co_return;
+        // Interim 1xx answers (100 Continue, 103 Early Hints) precede the
+        // real one: read past them. 101 would switch protocols: not for us.
+        for (;;) {
+            http::response_parser<http::string_body> parser;
+            parser.header_limit(max_header_bytes);
+            parser.body_limit(body_limit);
+            const std::size_t buffered_before = buffer_.size();
+            auto [rec, read] = co_await http::async_read(stream, buffer_, parser, use_tuple);
+            out.response_started = out.response_started || read > 0 || buffer_.size() > buffered_before || parser.got_some();
+            if (rec) {
+                out.ec = rec;
+                co_return;
+            }
+            res = parser.release();
+            const unsigned status = res.result_int();
+            if (status < 100 || status >= 200) co_return;
+            if (status == 101) {
+                out.ec = http::error::bad_status;
+                co_return;
+            }
         }
-        res = parser.release();
     };
     if (auto* s = std::get_if<0>(&stream_)) co_await run(*s);
     else co_await run(std::get<1>(stream_));

@@ -6,6 +6,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -36,7 +37,8 @@ struct exchange_result {
 
 class connection {
 public:
-    /// `tls` is null for plain HTTP. The connection runs on its own strand of `ex`.
+    /// `tls` is null for plain HTTP. Every operation of the connection runs on
+    /// its own strand of `ex`, whatever executor the caller's coroutine has.
     connection(asio::any_io_executor ex, asio::ssl::context* tls);
 
     /// Resolves, connects and (for TLS) handshakes with SNI and host name
@@ -62,7 +64,11 @@ public:
     unsigned exchanges = 0;
 
 private:
+    asio::awaitable<boost::system::error_code> connect_on_strand(const endpoint& ep, std::chrono::milliseconds timeout);
+    asio::awaitable<exchange_result> exchange_on_strand(http_request& req, http_response& res,
+                                                        std::chrono::milliseconds timeout, std::size_t body_limit);
     beast::tcp_stream& tcp();
+    asio::strand<asio::any_io_executor> strand_;
     std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> stream_;
     beast::flat_buffer buffer_;
 };

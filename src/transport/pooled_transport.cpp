@@ -20,7 +20,7 @@ bool closed_by_peer(const boost::system::error_code& ec) {
 pooled_transport::pooled_transport(asio::any_io_executor ex, endpoint ep, http_options opts)
     : pool_(connection_pool::create(std::move(ex), std::move(ep), std::move(opts))) {}
 
-asio::awaitable<transport_result> pooled_transport::send(http_request& req) {
+asio::awaitable<transport_result> pooled_transport::send(http_request& req, bool idempotent) {
     const auto& opts = pool_->options();
     for (bool allow_reuse : {true, false}) {
         boost::system::error_code ec;
@@ -35,7 +35,8 @@ asio::awaitable<transport_result> pooled_transport::send(http_request& req) {
             if (lease.conn().is_open()) lease.keep();
             co_return out;
         }
-        if (allow_reuse && lease.reused() && !r.response_started && closed_by_peer(r.ec)) continue;
+        const bool may_resend = idempotent || !r.request_written;
+        if (allow_reuse && lease.reused() && !r.response_started && closed_by_peer(r.ec) && may_resend) continue;
         co_return transport_result{r.ec, {}, r.request_written};
     }
     co_return transport_result{asio::error::connection_reset, {}, false};  // not reached

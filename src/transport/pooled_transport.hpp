@@ -14,8 +14,10 @@ public:
 
     /// One attempt. A request that meets a pooled connection the server
     /// closed while it sat idle (it fails before any response byte arrives)
-    /// is re-sent once on a fresh connection; that is not a retry.
-    asio::awaitable<transport_result> send(http_request& req) override;
+    /// is re-sent once on a fresh connection; that is not a retry. A request
+    /// that is not idempotent is re-sent so only if it was not wholly
+    /// written: a server that read it may have acted on it.
+    asio::awaitable<transport_result> send(http_request& req, bool idempotent = true) override;
 
     const endpoint& target() const override { return pool_->target(); }
 

@@ -23,6 +23,7 @@ std::string_view header(const http_response& r, std::string_view name) {
 struct loop_state {
     diagnostics diag;
     std::string last_failure = "no attempt made";
+    bool in_flight = false;  // an attempt has been handed to the transport and not returned
 };
 
 std::string name_of(const call_options& call) { return call.operation.empty() ? "request" : std::string(call.operation); }
@@ -45,9 +46,24 @@ asio::awaitable<call_result> run_attempts(transport& t, endpoint_state& state, c
     const unsigned max_attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
     std::optional<failure_kind> acquired;
     for (;;) {
+        // A cancellation that arrived while this coroutine was running (or
+        // queued to resume) cancelled no operation: look for it here too.
+        if (co_await cancelled()) fail(errc::cancelled, call, "cancelled", *st);
         ++st->diag.attempts;
         if (sign) sign(req, state.skew.now());
-        transport_result r = co_await t.send(req);
+        transport_result r;
+        st->in_flight = true;
+        try {
+            r = co_await t.send(req, call.idempotent);
+        } catch (const boost::system::system_error& e) {
+            // A nested coroutine that throws on cancellation instead of returning it.
+            if (e.code() != asio::error::operation_aborted) throw;
+            r.ec = e.code();
+            r.request_written = true;
+        }
+        // An attempt cut short by cancellation (the deadline's, or the
+        // caller's) stays in flight: its outcome is unknown.
+        if (r.ec != asio::error::operation_aborted) st->in_flight = false;
 
         attempt_outcome outcome;
         bool maybe_applied = false;
@@ -128,6 +144,7 @@ asio::awaitable<call_result> run_attempts(transport& t, endpoint_state& state, c
         const milliseconds delay = retry_delay(retry, backoff(retry, kind, st->diag.attempts), asked);
         if (call.deadline && steady_clock::now() + delay >= *call.deadline)
             fail(errc::timeout, call, "deadline would expire during the backoff after " + st->last_failure, *st);
+        if (co_await cancelled()) fail(errc::cancelled, call, "cancelled", *st);
         if (delay.count() > 0) {
             asio::steady_timer timer(co_await asio::this_coro::executor, delay);
             auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -177,6 +194,10 @@ asio::awaitable<call_result> execute(transport& t, endpoint_state& state, const 
         if (o.failure) std::rethrow_exception(o.failure);
         co_return std::move(o.result);
     }
+    // The deadline cut an attempt short: for a request that is not
+    // idempotent, it may have been applied.
+    if (st->in_flight && !call.idempotent)
+        fail(errc::ambiguous, call, "deadline expired while the request was in flight; it may have been applied", *st);
     fail(errc::timeout, call, "deadline expired after " + std::to_string(st->diag.attempts) + " attempt(s); last: " +
                                   st->last_failure, *st);
 }

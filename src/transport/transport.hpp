@@ -28,7 +28,9 @@ public:
 
     /// Sends `req` once and reads the response. Never throws for network
     /// failures: they come back in the result. Honours Asio cancellation.
-    virtual boost::asio::awaitable<transport_result> send(http_request& req) = 0;
+    /// A request that is not `idempotent` is never re-sent by the transport
+    /// once the server may have read it.
+    virtual boost::asio::awaitable<transport_result> send(http_request& req, bool idempotent = true) = 0;
 
     /// The endpoint requests go to (Host header, path prefix).
     virtual const endpoint& target() const = 0;

@@ -368,3 +368,28 @@ TEST_CASE("what the official JavaScript SDK writes in the documented layout, sds
     CHECK(std::get<1>(r)->as_bytes() == sds::bytes{0x00, 0x01, 0x02, 0x03, 0xff});
     CHECK(std::get<2>(r) == 13);
 }
+
+TEST_CASE("a sharded counter stays exact when another process deletes it between increments", "[dynamodb]") {
+    const std::string t = table_name("two_processes");
+    asio::io_context io;
+    // Two datastores stand for two processes: each has its own shard cache.
+    sds::datastore writer(io.get_executor(), sds::dynamodb_config::from_env());
+    sds::datastore other(io.get_executor(), sds::dynamodb_config::from_env());
+    auto f = asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<std::pair<std::int64_t, std::int64_t>> {
+            co_await writer.create_table(t);
+            for (int i = 0; i < 10; ++i) co_await writer.incr(t, "c", {.shard_count = 10});
+            co_await other.delete_counter(t, "c");
+            for (int i = 0; i < 20; ++i) co_await writer.incr(t, "c", {.shard_count = 10});
+            const auto seen_by_writer = co_await writer.get_count(t, "c");
+            const auto seen_by_other = co_await other.get_count(t, "c");
+            co_await writer.delete_table(t);
+            co_return std::pair{seen_by_writer, seen_by_other};
+        },
+        asio::use_future);
+    io.run();
+    const auto [by_writer, by_other] = f.get();
+    CHECK(by_writer == 20);
+    CHECK(by_other == 20);
+}

@@ -5,6 +5,7 @@
 
 #include <sds/datastore.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdlib>
@@ -94,4 +95,35 @@ TEST_CASE("constructing a datastore opens nothing; a malformed endpoint is refus
     c.endpoint.clear();
     c.region = "bad region!";
     CHECK(expect_error([&] { sds::datastore(io.get_executor(), c); }).condition() == sds::errc::invalid_argument);
+}
+
+TEST_CASE("an operation started before the datastore is moved or destroyed still runs", "[config]") {
+    boost::asio::io_context io;
+    sds::dynamodb_config c;
+    c.endpoint = "http://127.0.0.1:9";
+    c.credentials = {"AKID", "secret", ""};
+    std::optional<sds::datastore> db(std::in_place, io.get_executor(), c);
+    // Operations are lazy: nothing runs until they are awaited.
+    auto moved_from = db->get_data("ab", "k");
+    auto destroyed = db->incr("ab", "c");
+    sds::datastore other = std::move(*db);
+    db.reset();
+    std::vector<sds::errc> seen;
+    boost::asio::co_spawn(io, std::move(moved_from), [&](std::exception_ptr e, std::optional<std::string>) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const sds::error& err) {
+            seen.push_back(err.condition());
+        }
+    });
+    boost::asio::co_spawn(io, std::move(destroyed), [&](std::exception_ptr e, std::int64_t) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const sds::error& err) {
+            seen.push_back(err.condition());
+        }
+    });
+    io.run();
+    // Both reached the engine's checks ("ab" is too short a table name) instead of a dangling datastore.
+    CHECK(seen == std::vector<sds::errc>{sds::errc::invalid_argument, sds::errc::invalid_argument});
 }

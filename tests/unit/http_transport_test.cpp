@@ -494,3 +494,26 @@ TEST_CASE("endpoints are parsed with their scheme, port, Host header and path pr
     for (const char* bad : {"ftp://x", "localhost:8000", "http://user:pw@h/", "http://h/?q=1", "http://h:0", "http://h:99999", "http://"})
         CHECK_THROWS_AS(endpoint::parse(bad), sds::error);
 }
+
+TEST_CASE("a non-idempotent request the server read before closing is not re-sent but reported ambiguous", "[transport]") {
+    test_server server([](const auto&, std::size_t i) {
+        server_action a = ok("answer " + std::to_string(i));
+        if (i == 1) a.what = server_action::kind::close_without_response;
+        return a;
+    });
+    const retry_options retry = quick_retries();
+    test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+        pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+        endpoint_state state(retry);
+        co_await send_ok(t);
+        call_options call;
+        call.idempotent = false;
+        try {
+            co_await execute(t, state, retry, call, get(), {});
+            FAIL("expected ambiguous");
+        } catch (const sds::error& e) {
+            CHECK(e.condition() == errc::ambiguous);
+        }
+    });
+    CHECK(server.requests() == 2);  // the second request was read once, and not sent again
+}

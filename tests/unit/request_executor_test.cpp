@@ -322,3 +322,47 @@ TEST_CASE("under a distant deadline, a call that fails for good reports its own 
     CHECK(e.condition() == errc::throttled);
     CHECK(std::chrono::steady_clock::now() - started < 60s);  // not held until the deadline
 }
+
+TEST_CASE("a deadline that cuts a non-idempotent request short reports ambiguous, not timeout", "[executor]") {
+    harness h;
+    h.call.idempotent = false;
+    h.call.deadline = std::chrono::steady_clock::now() + 50ms;
+    h.transport.respond(200, "{}", {}, 30s);
+    const auto e = expect_error([&] { h.go(); });
+    CHECK(e.condition() == errc::ambiguous);
+    CHECK(e.diag().attempts == 1);
+
+    harness idempotent;
+    idempotent.call.deadline = std::chrono::steady_clock::now() + 50ms;
+    idempotent.transport.respond(200, "{}", {}, 30s);
+    CHECK(expect_error([&] { idempotent.go(); }).condition() == errc::timeout);
+}
+
+TEST_CASE("a cancellation that arrives between operations is noticed before the next attempt", "[executor]") {
+    fake_transport transport;
+    for (int i = 0; i < 4; ++i) transport.respond(500);
+    const retry_options retry = quick_retries();
+    endpoint_state state(retry);
+    boost::asio::io_context io;
+    boost::asio::cancellation_signal signal;
+    std::exception_ptr error;
+    // The signer runs inside the loop, between operations: cancel from there.
+    auto sign = [&](http_request&, std::chrono::system_clock::time_point) {
+        signal.emit(boost::asio::cancellation_type::terminal);
+    };
+    boost::asio::co_spawn(io, execute(transport, state, retry, get_item_call(), http_request{http::verb::post, "/", 11}, sign),
+                          boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, call_result) { error = e; }));
+    io.run();
+    REQUIRE(error);
+    const auto e = expect_error([&] { std::rethrow_exception(error); });
+    CHECK(e.condition() == errc::cancelled);
+    CHECK(transport.requests().size() == 1);
+}
+
+TEST_CASE("the transport is told whether a request may be re-sent", "[executor]") {
+    harness h;
+    h.call.idempotent = false;
+    h.transport.respond(200, "{}");
+    h.go();
+    CHECK(h.transport.idempotent_flags() == std::vector<bool>{false});
+}

@@ -55,7 +55,8 @@ public:
         return *this;
     }
 
-    boost::asio::awaitable<detail::transport_result> send(detail::http_request& req) override {
+    boost::asio::awaitable<detail::transport_result> send(detail::http_request& req, bool idempotent = true) override {
+        idempotent_flags_.push_back(idempotent);
         requests_.push_back(req);
         if (steps_.empty()) {
             ++unexpected_;
@@ -77,12 +78,15 @@ public:
     std::size_t remaining() const { return steps_.size(); }
     /// send() calls that found no scripted step.
     std::size_t unexpected() const { return unexpected_; }
+    /// The idempotent flag of every send(), in order.
+    const std::vector<bool>& idempotent_flags() const { return idempotent_flags_; }
 
 private:
     detail::endpoint endpoint_;
     std::deque<step> steps_;
     std::vector<detail::http_request> requests_;
     std::size_t unexpected_ = 0;
+    std::vector<bool> idempotent_flags_;
 };
 
 } // namespace sds::test
