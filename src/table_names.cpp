@@ -53,7 +53,7 @@ bool is_time_series(std::string_view pattern) noexcept { return pattern.find('%'
 
 std::string resolve_table_name(std::string_view pattern, system_clock::time_point at) {
     finest_period(pattern);  // validates every conversion
-    const std::time_t t = system_clock::to_time_t(floor<seconds>(at));
+    const std::time_t t = floor<seconds>(at.time_since_epoch()).count();
     std::tm tm{};
     if (!gmtime_r(&t, &tm)) throw error(errc::invalid_argument, "time out of range for a table name");
     std::string out(max_resolved_length + 1, '\0');

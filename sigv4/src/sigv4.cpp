@@ -331,7 +331,9 @@ signed_request finish(prepared&& p, const credentials& creds, const signing_para
 } // namespace
 
 std::string format_amz_date(std::chrono::system_clock::time_point t) {
-    const std::time_t tt = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+    // Whole seconds since the epoch, rounded down, without a round trip
+    // through nanoseconds (which overflows near time_point::min()).
+    const std::time_t tt = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
     std::tm tm{};
     if (!gmtime_r(&tt, &tm) || tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
         throw signing_error("signing time must be between the years 1970 and 9999");
