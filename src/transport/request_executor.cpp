@@ -51,6 +51,7 @@ asio::awaitable<call_result> run_attempts(transport& t, endpoint_state& state, c
         if (co_await cancelled()) fail(errc::cancelled, call, "cancelled", *st);
         ++st->diag.attempts;
         if (sign) sign(req, state.skew.now());
+        if (co_await cancelled()) fail(errc::cancelled, call, "cancelled", *st);
         transport_result r;
         st->in_flight = true;
         try {
@@ -62,8 +63,9 @@ asio::awaitable<call_result> run_attempts(transport& t, endpoint_state& state, c
             r.request_written = true;
         }
         // An attempt cut short by cancellation (the deadline's, or the
-        // caller's) stays in flight: its outcome is unknown.
-        if (r.ec != asio::error::operation_aborted) st->in_flight = false;
+        // caller's) after its request was written stays in flight: its
+        // outcome is unknown.
+        st->in_flight = r.ec == asio::error::operation_aborted && r.request_written;
 
         attempt_outcome outcome;
         bool maybe_applied = false;
