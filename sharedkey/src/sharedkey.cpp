@@ -1,6 +1,7 @@
 #include <sds/sharedkey.hpp>
 
 #include "sds_crypto.hpp"
+#include "sds_http_text.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -9,19 +10,9 @@
 namespace sds::sharedkey {
 namespace {
 
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
-}
-
-bool is_tchar(unsigned char c) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
+using http_text::iequals;
+using http_text::is_control;
+using http_text::is_tchar;
 
 std::string_view trim(std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -46,12 +37,7 @@ std::string_view header_or_empty(const request_view& req, std::string_view name)
 }
 
 std::string percent_decoded(std::string_view s) {
-    auto hex = [](char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
+    const auto hex = http_text::hex_value;
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {

@@ -1,6 +1,7 @@
 #include <sds/sigv4.hpp>
 
 #include "sds_crypto.hpp"
+#include "sds_http_text.hpp"
 
 #include <openssl/crypto.h>
 
@@ -10,6 +11,12 @@
 
 namespace sds::sigv4 {
 namespace {
+
+using http_text::hex_value;
+using http_text::iequals;
+using http_text::is_control;
+using http_text::is_tchar;
+using http_text::to_lower;
 
 constexpr std::string_view algorithm = "AWS4-HMAC-SHA256";
 constexpr std::string_view scope_terminator = "aws4_request";
@@ -22,32 +29,10 @@ bool is_unreserved(unsigned char c) {
            c == '_' || c == '.' || c == '~';
 }
 
-// RFC 9110 token characters: what a method or a header name may contain.
-bool is_tchar(unsigned char c) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 std::string lowercase(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = to_lower(c);
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 std::string percent_decode(std::string_view s) {

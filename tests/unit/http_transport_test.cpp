@@ -57,6 +57,15 @@ server_action status(unsigned code, std::vector<std::pair<std::string, std::stri
     return a;
 }
 
+// A server whose first answer comes after `delay`; every later one at once.
+sds::test::server_handler stall_first(std::chrono::milliseconds delay) {
+    return [delay](const auto&, std::size_t i) {
+        server_action a = ok();
+        if (i == 0) a.delay = delay;
+        return a;
+    };
+}
+
 retry_options quick_retries(unsigned attempts = 4) {
     retry_options o;
     o.max_attempts = attempts;
@@ -187,11 +196,7 @@ TEST_CASE("a reset in the middle of a response is a network failure that the ret
 }
 
 TEST_CASE("a server that stalls past the request timeout gives timeout, and the pool stays usable", "[transport]") {
-    test_server server([](const auto&, std::size_t i) {
-        server_action a = ok();
-        if (i == 0) a.delay = 3s;
-        return a;
-    });
+    test_server server(stall_first(3s));
     http_options opts;
     opts.request_timeout = 100ms;
     opts.max_connections = 1;
@@ -260,11 +265,7 @@ TEST_CASE("once the endpoint's retry quota runs out, failures are not retried", 
 }
 
 TEST_CASE("cancelling a request waiting on a stalled server returns at once and frees its connection", "[transport]") {
-    test_server server([](const auto&, std::size_t i) {
-        server_action a = ok();
-        if (i == 0) a.delay = 20s;
-        return a;
-    });
+    test_server server(stall_first(20s));
     http_options opts;
     opts.max_connections = 1;
     const retry_options retry = quick_retries();
@@ -296,11 +297,7 @@ TEST_CASE("cancelling a request waiting on a stalled server returns at once and 
 }
 
 TEST_CASE("a deadline ends a stalled call with timeout and leaves the pool usable", "[transport]") {
-    test_server server([](const auto&, std::size_t i) {
-        server_action a = ok();
-        if (i == 0) a.delay = 20s;
-        return a;
-    });
+    test_server server(stall_first(20s));
     http_options opts;
     opts.max_connections = 1;
     const retry_options retry = quick_retries();
