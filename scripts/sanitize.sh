@@ -1,16 +1,47 @@
 #!/usr/bin/env bash
-# Builds the unit and vector tests with AddressSanitizer and
-# UndefinedBehaviorSanitizer into build-asan/ and runs them. Not part of the
-# test command (it doubles the build time); run it before touching the
-# transport, the engines or anything with coroutines.
+# Runs tests under a sanitizer, each in a build directory of its own:
+#
+#   scripts/sanitize.sh [address]   AddressSanitizer + UndefinedBehaviorSanitizer
+#                                   (build-asan/): the unit and vector tests
+#   scripts/sanitize.sh thread      ThreadSanitizer (build-tsan/): the tests that
+#                                   run io_contexts on several threads
+#                                   ([stress] and [transport])
+#
+# Not part of the test command (each doubles the build time); run it before
+# touching the transport, the engines or anything with coroutines. Extra
+# arguments go to the test binary (a Catch test spec).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-address}
+shift || true
 scripts/setup.sh
-if [[ ! -f build-asan/build.ninja ]]; then
-    cmake -S . -B build-asan -G Ninja -DSDS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug \
-        -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1"
+case $mode in
+    address)
+        dir=build-asan
+        flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1"
+        ;;
+    thread)
+        dir=build-tsan
+        flags="-fsanitize=thread -fno-omit-frame-pointer -O1"
+        ;;
+    *)
+        echo "usage: scripts/sanitize.sh [address|thread] [catch test spec...]" >&2
+        exit 2
+        ;;
+esac
+if [[ ! -f $dir/build.ninja ]]; then
+    cmake -S . -B "$dir" -G Ninja -DSDS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="$flags"
 fi
-cmake --build build-asan --target sds_unit_tests sds_vector_tests
-export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
-build-asan/tests/sds_unit_tests
-build-asan/tests/sds_vector_tests
+cmake --build "$dir" --target sds_unit_tests sds_vector_tests
+if [[ $mode == address ]]; then
+    export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+    "$dir/tests/sds_unit_tests" "$@"
+    "$dir/tests/sds_vector_tests"
+else
+    export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
+    if (($#)); then
+        "$dir/tests/sds_unit_tests" "$@"
+    else
+        "$dir/tests/sds_unit_tests" "[stress],[transport]"
+    fi
+fi

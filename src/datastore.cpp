@@ -1,6 +1,8 @@
 // The facade: resolves table names, validates input, dispatches to the engine.
 #include <sds/datastore.hpp>
 
+#include "async/operation_strand.hpp"
+#include "counters/counter_keys.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
 #include "engine.hpp"
 #include "table_names.hpp"
@@ -15,9 +17,7 @@ using detail::engine;
 
 // Increments are exact for readers that hold numbers as doubles (JavaScript).
 constexpr std::int64_t max_amount = (std::int64_t{1} << 53) - 1;
-// Shards are read 100 per BatchGetItem, all chunks at once; 10,000 shards is
-// 100 concurrent requests.
-constexpr std::uint32_t max_shard_count = 10000;
+using detail::max_shard_count;
 
 // The resolved names an operation tries in turn: the current slice, and for
 // reads and deletes of a time-series table the previous slice too.
@@ -54,8 +54,17 @@ auto on_first_existing(std::vector<std::string> names, Op op) -> decltype(op(nam
 
 void check_counter(const engine& e, const std::string& counter) {
     // Shard items are "<counter>_shard_<n>": leave room for the suffix.
-    constexpr std::size_t suffix = sizeof("_shard_10000") - 1;
-    detail::check_key("counter name", counter, e.limits().max_key_bytes - suffix);
+    detail::check_key("counter name", counter, e.limits().max_key_bytes - detail::max_shard_suffix);
+}
+
+// Values and counters share one key space (README, "Data layout"): a value
+// under "hits_shard_1" would overwrite a shard of counter "hits".
+void check_value_key(const engine& e, const std::string& key) {
+    detail::check_key("key", key, e.limits().max_key_bytes);
+    if (detail::names_counter_item(key))
+        throw error(errc::invalid_argument, "key '" + key +
+                                                "' names a counter item: value keys may not end in _shards or in "
+                                                "_shard_ and digits");
 }
 
 void check_timeout(const std::optional<std::chrono::milliseconds>& t) {
@@ -95,7 +104,7 @@ boost::asio::awaitable<void> update_throughput_impl(std::shared_ptr<engine> e, s
 
 boost::asio::awaitable<void> set_data_impl(std::shared_ptr<engine> e, std::string table, std::string key, std::string text, operation_options options) {
     check_timeout(options.timeout);
-    detail::check_key("key", key, e->limits().max_key_bytes);
+    check_value_key(*e, key);
     detail::require_utf8("text value", text);
     value v{value::kind::text, std::move(text)};
     e->check_item(key, v);
@@ -105,7 +114,7 @@ boost::asio::awaitable<void> set_data_impl(std::shared_ptr<engine> e, std::strin
 
 boost::asio::awaitable<void> set_data_bytes_impl(std::shared_ptr<engine> e, std::string table, std::string key, bytes data, operation_options options) {
     check_timeout(options.timeout);
-    detail::check_key("key", key, e->limits().max_key_bytes);
+    check_value_key(*e, key);
     value v{value::kind::binary, std::string(data.begin(), data.end())};
     e->check_item(key, v);
     const auto names = table_candidates(*e, table, options.at, false);
@@ -114,7 +123,7 @@ boost::asio::awaitable<void> set_data_bytes_impl(std::shared_ptr<engine> e, std:
 
 boost::asio::awaitable<std::optional<value>> get_value_impl(std::shared_ptr<engine> e, std::string table, std::string key, read_options options) {
     check_timeout(options.timeout);
-    detail::check_key("key", key, e->limits().max_key_bytes);
+    check_value_key(*e, key);
     co_return co_await on_first_existing(table_candidates(*e, table, options.at, true),
                                          [&](const std::string& name) { return e->get(name, key, options); });
 }
@@ -127,7 +136,7 @@ boost::asio::awaitable<std::optional<std::string>> get_data_impl(std::shared_ptr
 
 boost::asio::awaitable<void> delete_data_impl(std::shared_ptr<engine> e, std::string table, std::string key, operation_options options) {
     check_timeout(options.timeout);
-    detail::check_key("key", key, e->limits().max_key_bytes);
+    check_value_key(*e, key);
     co_await on_first_existing(table_candidates(*e, table, options.at, true),
                                [&](const std::string& name) { return e->remove(name, key, options); });
 }
@@ -170,65 +179,65 @@ static_assert(std::is_trivially_destructible_v<incr_options>);
 } // namespace
 
 datastore::datastore(boost::asio::any_io_executor ex, dynamodb_config config)
-    : engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))) {}
+    : executor_(ex), engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))) {}
 
 datastore::~datastore() = default;
 datastore::datastore(datastore&&) noexcept = default;
 datastore& datastore::operator=(datastore&&) noexcept = default;
 
 boost::asio::awaitable<void> datastore::create_table(std::string table, table_options options) {
-    return create_table_impl(engine_, std::move(table), std::move(options));
+    return detail::on_operation_strand(executor_, create_table_impl(engine_, std::move(table), std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::delete_table(std::string table, operation_options options) {
-    return delete_table_impl(engine_, std::move(table), std::move(options));
+    return detail::on_operation_strand(executor_, delete_table_impl(engine_, std::move(table), std::move(options)));
 }
 
 boost::asio::awaitable<std::vector<std::string>> datastore::list_tables(operation_options options) {
-    return list_tables_impl(engine_, std::move(options));
+    return detail::on_operation_strand(executor_, list_tables_impl(engine_, std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::update_throughput(std::string table, std::int64_t read, std::int64_t write,
                                                           operation_options options) {
-    return update_throughput_impl(engine_, std::move(table), std::move(read), std::move(write), std::move(options));
+    return detail::on_operation_strand(executor_, update_throughput_impl(engine_, std::move(table), std::move(read), std::move(write), std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::set_data(std::string table, std::string key, std::string text,
                                                  operation_options options) {
-    return set_data_impl(engine_, std::move(table), std::move(key), std::move(text), std::move(options));
+    return detail::on_operation_strand(executor_, set_data_impl(engine_, std::move(table), std::move(key), std::move(text), std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::set_data(std::string table, std::string key, bytes data,
                                                  operation_options options) {
-    return set_data_bytes_impl(engine_, std::move(table), std::move(key), std::move(data), std::move(options));
+    return detail::on_operation_strand(executor_, set_data_bytes_impl(engine_, std::move(table), std::move(key), std::move(data), std::move(options)));
 }
 
 boost::asio::awaitable<std::optional<std::string>> datastore::get_data(std::string table, std::string key,
                                                                        read_options options) {
-    return get_data_impl(engine_, std::move(table), std::move(key), std::move(options));
+    return detail::on_operation_strand(executor_, get_data_impl(engine_, std::move(table), std::move(key), std::move(options)));
 }
 
 boost::asio::awaitable<std::optional<value>> datastore::get_value(std::string table, std::string key,
                                                                   read_options options) {
-    return get_value_impl(engine_, std::move(table), std::move(key), std::move(options));
+    return detail::on_operation_strand(executor_, get_value_impl(engine_, std::move(table), std::move(key), std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::delete_data(std::string table, std::string key, operation_options options) {
-    return delete_data_impl(engine_, std::move(table), std::move(key), std::move(options));
+    return detail::on_operation_strand(executor_, delete_data_impl(engine_, std::move(table), std::move(key), std::move(options)));
 }
 
 boost::asio::awaitable<std::int64_t> datastore::incr(std::string table, std::string counter, incr_options options) {
-    return incr_impl(engine_, std::move(table), std::move(counter), std::move(options));
+    return detail::on_operation_strand(executor_, incr_impl(engine_, std::move(table), std::move(counter), std::move(options)));
 }
 
 boost::asio::awaitable<std::int64_t> datastore::get_count(std::string table, std::string counter,
                                                           read_options options) {
-    return get_count_impl(engine_, std::move(table), std::move(counter), std::move(options));
+    return detail::on_operation_strand(executor_, get_count_impl(engine_, std::move(table), std::move(counter), std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::delete_counter(std::string table, std::string counter,
                                                        operation_options options) {
-    return delete_counter_impl(engine_, std::move(table), std::move(counter), std::move(options));
+    return detail::on_operation_strand(executor_, delete_counter_impl(engine_, std::move(table), std::move(counter), std::move(options)));
 }
 
 dynamodb_config dynamodb_config::from_env() {

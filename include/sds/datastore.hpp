@@ -114,6 +114,7 @@ public:
     boost::asio::awaitable<void> delete_counter(std::string table, std::string counter, operation_options options = {});
 
 private:
+    boost::asio::any_io_executor executor_;
     std::shared_ptr<detail::engine> engine_;
 };
 

@@ -1,5 +1,8 @@
 #include "dynamodb/dynamodb_engine.hpp"
 
+#include "async/pause.hpp"
+#include "counters/counter_keys.hpp"
+#include "counters/shard_counts.hpp"
 #include "retry/retry_policy.hpp"
 #include "sds_crypto.hpp"
 #include "transport/pooled_transport.hpp"
@@ -11,7 +14,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/crc.hpp>
@@ -19,7 +21,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <mutex>
 #include <random>
 #include <unordered_map>
 
@@ -46,8 +47,6 @@ constexpr unsigned max_unprocessed_rounds = 10;
 constexpr std::string_view key_attr = "key";
 constexpr std::string_view data_attr = "data";
 constexpr std::string_view shards_attr = "shards";
-std::string shard_key(std::string_view counter, std::uint32_t n) { return std::string(counter) + "_shard_" + std::to_string(n); }
-std::string shard_count_key(std::string_view counter) { return std::string(counter) + "_shards"; }
 
 json::object key_of(std::string_view k) { return {{key_attr, {{"S", k}}}}; }
 
@@ -169,7 +168,7 @@ public:
         const auto deadline = deadline_of(options.timeout);
         json::object body{{"TableName", table}};
         co_await call("DeleteTable", table, std::move(body), deadline);
-        forget_counters(table);
+        shard_counts_.forget_table(table);
         co_await wait_for_table(table, false, deadline);
     }
 
@@ -268,7 +267,7 @@ public:
         auto self = shared_from_this();
         const auto deadline = deadline_of(options.timeout);
         const std::uint32_t n = options.shard_count;
-        if (n > 1) co_await record_shard_count(table, counter, n, deadline);
+        co_await record_shard_count(table, counter, n, deadline);
         const std::uint32_t shard = n == 1 ? 1 : std::uniform_int_distribution<std::uint32_t>(1, n)(shard_rng);
         json::object body{{"TableName", table},
                           {"Key", key_of(shard_key(counter, shard))},
@@ -276,12 +275,23 @@ public:
                           {"ExpressionAttributeNames", {{"#d", data_attr}}},
                           {"ExpressionAttributeValues", {{":a", {{"N", std::to_string(options.amount)}}}}},
                           {"ReturnValues", "UPDATED_NEW"}};
-        const json::value r =
-            co_await call("UpdateItem", table, std::move(body), deadline, /*idempotent=*/false, options.retry_ambiguous);
-        const auto* attrs = r.is_object() ? r.get_object().if_contains("Attributes") : nullptr;
-        const auto value = attrs && attrs->is_object() ? number_attr("UpdateItem", attrs->get_object(), data_attr) : std::nullopt;
-        if (!value) protocol_failure("UpdateItem", "response lacks the updated value");
-        co_return *value;
+        const call_result answer =
+            co_await send("UpdateItem", table, std::move(body), deadline, /*idempotent=*/false, options.retry_ambiguous);
+        // The service answered 200: the increment was applied. An answer we
+        // cannot read leaves the caller not knowing the value, not whether
+        // it counted: ambiguous, never an invitation to send it again.
+        try {
+            const json::value r = parse_body("UpdateItem", answer);
+            const auto* attrs = r.is_object() ? r.get_object().if_contains("Attributes") : nullptr;
+            const auto value =
+                attrs && attrs->is_object() ? number_attr("UpdateItem", attrs->get_object(), data_attr) : std::nullopt;
+            if (!value) protocol_failure("UpdateItem", "response lacks the updated value");
+            co_return *value;
+        } catch (const sds::error& e) {
+            throw error(errc::ambiguous,
+                        std::string("UpdateItem: applied (HTTP 200), but the answer is unreadable: ") + e.what(),
+                        answer.diag);
+        }
     }
 
     asio::awaitable<std::int64_t> count(std::string table, std::string counter, read_options options) override {
@@ -290,7 +300,7 @@ public:
         const bool consistent = options.consistent.value_or(config_.consistent_reads);
         // One round trip in the common case: the shard count and the shards
         // this process knows of are read together.
-        const std::uint32_t hint = cached_shards(table, counter).value_or(1);
+        const std::uint32_t hint = shard_counts_.known(table, counter).value_or(1);
         std::vector<std::string> keys{shard_count_key(counter)};
         for (std::uint32_t i = 1; i <= hint; ++i) keys.push_back(shard_key(counter, i));
         auto items = co_await batch_get(table, std::move(keys), consistent, deadline);
@@ -308,7 +318,7 @@ public:
             auto rest = co_await batch_get(table, std::move(more), consistent, deadline);
             items.merge(rest);
         }
-        if (n > 1) remember_shards(table, counter, n, /*recorded_now=*/false);
+        if (n > 1) shard_counts_.seen(table, counter, n);
 
         // Every shard read counts, also one beyond the recorded count (a
         // writer whose record was lost with a recreated table): never drop
@@ -329,7 +339,7 @@ public:
         const auto deadline = deadline_of(options.timeout);
         json::object body{{"TableName", table}, {"Key", key_of(shard_count_key(counter))}, {"ConsistentRead", true}};
         const json::value r = co_await call("GetItem", table, std::move(body), deadline);
-        std::uint32_t n = cached_shards(table, counter).value_or(1);
+        std::uint32_t n = shard_counts_.known(table, counter).value_or(1);
         if (const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr; item && item->is_object()) {
             const auto recorded = number_attr("GetItem", item->get_object(), shards_attr);
             if (recorded && *recorded > 0 && *recorded <= 1'000'000) n = std::max(n, static_cast<std::uint32_t>(*recorded));
@@ -343,10 +353,24 @@ public:
     }
 
 private:
+    // One request whose 2xx answer is JSON: send() and parse_body().
+    asio::awaitable<json::value> call(std::string_view op, std::string_view table, json::object body, deadline_t deadline) {
+        const call_result result = co_await send(op, table, std::move(body), deadline);
+        co_return parse_body(op, result);
+    }
+
+    static json::value parse_body(std::string_view op, const call_result& result) {
+        boost::system::error_code ec;
+        json::value parsed = json::parse(result.response.body(), ec);
+        if (ec) throw error(errc::protocol_error, std::string(op) + ": response is not JSON", result.diag);
+        return parsed;
+    }
+
     // One request: build, sign (afresh on every attempt), send through the
     // retry loop, check x-amz-crc32, map a final error to sds::error.
-    asio::awaitable<json::value> call(std::string_view op, std::string_view table, json::object body, deadline_t deadline,
-                                      bool idempotent = true, bool retry_ambiguous = false) {
+    // Returns the 2xx answer.
+    asio::awaitable<call_result> send(std::string_view op, std::string_view table, json::object body,
+                                      deadline_t deadline, bool idempotent = true, bool retry_ambiguous = false) {
         const auto& creds = config_.credentials;
         if (creds.access_key_id.empty() || creds.secret_access_key.empty())
             throw error(errc::invalid_argument,
@@ -400,10 +424,7 @@ private:
             what += " failed";
             throw error(errc_for(op, result), what, result.diag);
         }
-        boost::system::error_code ec;
-        json::value parsed = json::parse(result.response.body(), ec);
-        if (ec) throw error(errc::protocol_error, std::string(op) + ": response is not JSON", result.diag);
-        co_return parsed;
+        co_return result;
     }
 
     // Polls DescribeTable until the table is ACTIVE (or gone, for a delete).
@@ -424,8 +445,7 @@ private:
             if (steady::now() >= give_up || (deadline && steady::now() + config_.table_poll_interval >= *deadline))
                 throw error(errc::timeout, "table '" + table + "' did not become " + (want_active ? "ACTIVE" : "deleted") +
                                                " in time");
-            asio::steady_timer timer(co_await asio::this_coro::executor, config_.table_poll_interval);
-            co_await timer.async_wait(asio::use_awaitable);
+            co_await pause_or_throw(config_.table_poll_interval, "DescribeTable");
         }
     }
 
@@ -529,14 +549,13 @@ private:
         const auto delay = backoff(config_.retry, failure_kind::throttling, round);
         if (deadline && steady::now() + delay >= *deadline)
             throw error(errc::timeout, std::string(op) + ": deadline would expire while waiting for unprocessed items");
-        asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-        co_await timer.async_wait(asio::use_awaitable);
+        co_await pause_or_throw(delay, op);
     }
 
     // Records a shard count of at least `n` before shard n is first used, so
     // that get_count never misses a shard. The count only grows.
     asio::awaitable<void> record_shard_count(std::string table, std::string counter, std::uint32_t n, deadline_t deadline) {
-        if (fresh_shards(table, counter) >= n) co_return;
+        if (!shard_counts_.needs_record(table, counter, n, steady::now())) co_return;
         try {
             json::object body{{"TableName", table},
                               {"Key", key_of(shard_count_key(counter))},
@@ -548,50 +567,7 @@ private:
         } catch (const sds::error& e) {
             if (e.condition() != errc::condition_failed) throw;  // already n or more
         }
-        remember_shards(table, counter, n, /*recorded_now=*/true);
-    }
-
-    static std::string cache_key(std::string_view table, std::string_view counter) {
-        std::string k(table);
-        k.push_back('\0');
-        k += counter;
-        return k;
-    }
-    // The shard counts this process has recorded or read, so that a sharded
-    // incr need not write the count every time. A recorded count is trusted
-    // for shard_record_ttl only: after that the next incr records it again,
-    // which heals a table deleted and recreated by someone else.
-    struct shard_entry {
-        std::uint32_t count;
-        steady::time_point recorded_at;  // when this process last wrote it (epoch: never)
-    };
-    static constexpr std::chrono::seconds shard_record_ttl{60};
-    static constexpr std::size_t max_cached_counters = 100'000;
-
-    std::optional<std::uint32_t> cached_shards(std::string_view table, std::string_view counter) {
-        std::lock_guard lock(shards_mutex_);
-        const auto it = shards_.find(cache_key(table, counter));
-        if (it == shards_.end()) return std::nullopt;
-        return it->second.count;
-    }
-    std::uint32_t fresh_shards(std::string_view table, std::string_view counter) {
-        std::lock_guard lock(shards_mutex_);
-        const auto it = shards_.find(cache_key(table, counter));
-        if (it == shards_.end() || steady::now() - it->second.recorded_at >= shard_record_ttl) return 1;
-        return it->second.count;
-    }
-    void remember_shards(std::string_view table, std::string_view counter, std::uint32_t n, bool recorded_now) {
-        std::lock_guard lock(shards_mutex_);
-        if (shards_.size() >= max_cached_counters) shards_.clear();  // a bound, not an LRU: entries are cheap to relearn
-        auto [it, inserted] = shards_.try_emplace(cache_key(table, counter), shard_entry{n, steady::time_point{}});
-        if (n >= it->second.count && recorded_now) it->second.recorded_at = steady::now();
-        it->second.count = std::max(it->second.count, n);
-    }
-    void forget_counters(std::string_view table) {
-        std::lock_guard lock(shards_mutex_);
-        const std::string prefix = cache_key(table, "");
-        for (auto it = shards_.begin(); it != shards_.end();)
-            it = it->first.rfind(prefix, 0) == 0 ? shards_.erase(it) : std::next(it);
+        shard_counts_.recorded(table, counter, n, steady::now());
     }
 
     std::shared_ptr<transport> transport_;
@@ -599,8 +575,7 @@ private:
     endpoint_state state_;
     sigv4::signing_key_cache keys_;
     std::string path_;
-    std::mutex shards_mutex_;
-    std::unordered_map<std::string, shard_entry> shards_;
+    shard_counts shard_counts_;
 };
 
 std::string default_endpoint(const dynamodb_config& c) {

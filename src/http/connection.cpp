@@ -1,23 +1,21 @@
 #include "http/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/asio/write.hpp>
 
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <string>
 
 namespace sds::detail {
 namespace {
@@ -27,11 +25,12 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A response head larger than this is not a DynamoDB or Azure answer.
 constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
-auto make_stream(const asio::strand<asio::any_io_executor>& strand, asio::ssl::context* tls)
-    -> std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> {
-    if (tls) return std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>>(
-                 std::in_place_index<1>, strand, *tls);
-    return std::variant<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>>(std::in_place_index<0>, strand);
+using tcp = asio::ip::tcp;
+using stream_variant = std::variant<tcp::socket, beast::ssl_stream<tcp::socket>>;
+
+stream_variant make_stream(const asio::any_io_executor& ex, asio::ssl::context* tls) {
+    if (tls) return stream_variant(std::in_place_index<1>, ex, *tls);
+    return stream_variant(std::in_place_index<0>, ex);
 }
 
 // A name lookup that a timeout or a cancellation can abandon. Asio runs
@@ -39,111 +38,166 @@ auto make_stream(const asio::strand<asio::any_io_executor>& strand, asio::ssl::c
 // so the lookup gets a state of its own that outlives an abandoned wait.
 struct pending_lookup {
     explicit pending_lookup(const asio::any_io_executor& ex) : resolver(ex), done(ex, 1) {}
-    asio::ip::tcp::resolver resolver;
-    asio::experimental::concurrent_channel<void(boost::system::error_code, asio::ip::tcp::resolver::results_type)> done;
+    tcp::resolver resolver;
+    asio::experimental::concurrent_channel<void(boost::system::error_code, tcp::resolver::results_type)> done;
 };
 
-asio::awaitable<std::pair<boost::system::error_code, asio::ip::tcp::resolver::results_type>> resolve_within(
-    const endpoint& ep, std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<std::pair<boost::system::error_code, tcp::resolver::results_type>> resolve_within(
+    const endpoint& ep, steady_time deadline) {
     using namespace asio::experimental::awaitable_operators;
     auto ex = co_await asio::this_coro::executor;
     auto lookup = std::make_shared<pending_lookup>(ex);
     lookup->resolver.async_resolve(ep.host, std::to_string(ep.port),
-                                   [lookup](boost::system::error_code ec, asio::ip::tcp::resolver::results_type r) {
+                                   [lookup](boost::system::error_code ec, tcp::resolver::results_type r) {
                                        lookup->done.try_send(ec, std::move(r));
                                    });
     asio::steady_timer timer(ex, deadline);
     auto first = co_await (lookup->done.async_receive(use_tuple) || timer.async_wait(use_tuple));
     if (first.index() == 1) {
         lookup->resolver.cancel();
-        co_return std::pair{boost::system::error_code(beast::error::timeout), asio::ip::tcp::resolver::results_type{}};
+        auto [tec] = std::get<1>(first);
+        co_return std::pair{tec ? tec : boost::system::error_code(beast::error::timeout), tcp::resolver::results_type{}};
     }
     auto [ec, results] = std::get<0>(std::move(first));
     if (ec == asio::experimental::error::channel_cancelled) ec = asio::error::operation_aborted;
     co_return std::pair{ec, std::move(results)};
 }
 
+// The request as one buffer: one write, and an exact answer to "did the
+// server get all of it?" (bytes written == size), which Beast's async_write
+// cannot give: it reports a cancellation that arrives after its last write
+// as operation_aborted although every byte went out.
+void serialize(const http_request& req, std::string& out) {
+    out.clear();
+    const auto method = req.method_string();
+    const auto target = req.target();
+    out.reserve(64 + target.size() + req.body().size() + 48 * 8);
+    out.append(method.data(), method.size()).append(" ").append(target.data(), target.size()).append(" HTTP/1.1\r\n");
+    for (const auto& field : req) {
+        const auto name = field.name_string();
+        const auto value = field.value();
+        out.append(name.data(), name.size()).append(": ").append(value.data(), value.size()).append("\r\n");
+    }
+    out.append("\r\n").append(req.body());
+}
+
 } // namespace
 
-// Beast's timeouts close the socket from a timer handler that runs on the
-// executor of the operation's handler, so each connection's operations are
-// run as coroutines on the connection's own strand: the timer handler and
-// the I/O never meet on two threads, even on a multi-threaded io_context.
-connection::connection(asio::any_io_executor ex, asio::ssl::context* tls)
-    : strand_(asio::make_strand(std::move(ex))), stream_(make_stream(strand_, tls)) {}
+struct connection::cutoff {
+    connection* conn = nullptr;
+    bool armed = false;  // an exchange is running and may be cut short
+    bool fired = false;  // the deadline passed while it ran
+};
 
-beast::tcp_stream& connection::tcp() {
+connection::connection(asio::any_io_executor ex, asio::ssl::context* tls)
+    : stream_(make_stream(ex, tls)), timer_(ex) {}
+
+connection::~connection() { close(); }
+
+tcp::socket& connection::socket() {
     if (auto* s = std::get_if<0>(&stream_)) return *s;
     return std::get<1>(stream_).next_layer();
 }
 
-bool connection::is_open() const {
-    if (auto* s = std::get_if<0>(&stream_)) return s->socket().is_open();
-    return std::get<1>(stream_).next_layer().socket().is_open();
+const tcp::socket& connection::socket() const {
+    if (auto* s = std::get_if<0>(&stream_)) return *s;
+    return std::get<1>(stream_).next_layer();
 }
 
-asio::awaitable<boost::system::error_code> connection::connect(const endpoint& ep, std::chrono::milliseconds timeout) {
-    co_return co_await asio::co_spawn(strand_, connect_on_strand(ep, timeout), asio::use_awaitable);
+bool connection::is_open() const { return socket().is_open(); }
+
+void connection::arm(const asio::any_io_executor& ex, steady_time deadline) {
+    if (!cutoff_ || cutoff_.use_count() > 1) cutoff_ = std::make_shared<cutoff>();
+    cutoff_->conn = this;
+    cutoff_->armed = true;
+    cutoff_->fired = false;
+    timer_.expires_at(deadline);
+    timer_.async_wait(asio::bind_executor(ex, [c = cutoff_](boost::system::error_code ec) {
+        // Runs on the strand of the exchange that armed it: either that
+        // exchange is still suspended in I/O (armed) and the connection is
+        // alive and its own, or it is over and nothing is touched.
+        if (ec || !c->armed) return;
+        c->fired = true;
+        boost::system::error_code ignored;
+        c->conn->socket().cancel(ignored);
+    }));
 }
 
-asio::awaitable<exchange_result> connection::exchange(http_request& req, http_response& res,
-                                                      std::chrono::milliseconds timeout, std::size_t body_limit) {
-    co_return co_await asio::co_spawn(strand_, exchange_on_strand(req, res, timeout, body_limit), asio::use_awaitable);
+bool connection::disarm() {
+    cutoff_->armed = false;
+    timer_.cancel();
+    return cutoff_->fired;
 }
 
-asio::awaitable<boost::system::error_code> connection::connect_on_strand(const endpoint& ep,
-                                                                         std::chrono::milliseconds timeout) {
-    co_await asio::this_coro::throw_if_cancelled(false);
-    auto& sock = tcp();
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    sock.expires_after(timeout);
+asio::awaitable<boost::system::error_code> connection::connect(const endpoint& ep, steady_time deadline) {
+    auto ex = co_await asio::this_coro::executor;
+    auto& sock = socket();
     boost::system::error_code ec, not_an_address;
     const auto literal = asio::ip::make_address(ep.host, not_an_address);
     const bool is_address = !not_an_address;
+    tcp::resolver::results_type results;
+    if (!is_address) {
+        auto [rec, found] = co_await resolve_within(ep, deadline);
+        if (rec) co_return rec;
+        results = std::move(found);
+    }
+
+    arm(ex, deadline);
     if (is_address) {
-        auto [cec] = co_await sock.async_connect(asio::ip::tcp::endpoint(literal, ep.port), use_tuple);
+        auto [cec] = co_await sock.async_connect(tcp::endpoint(literal, ep.port), use_tuple);
         ec = cec;
     } else {
-        auto [rec, results] = co_await resolve_within(ep, deadline);
-        ec = rec;
-        if (!ec) {
-            sock.expires_at(deadline);
-            auto [cec, _] = co_await sock.async_connect(results, use_tuple);
+        // Each address in turn, as asio::async_connect would; but a deadline
+        // or a cancellation (operation_aborted) ends the whole attempt
+        // instead of moving on to the next address.
+        ec = asio::error::host_not_found;
+        for (const auto& entry : results) {
+            if (sock.is_open()) sock.close(ec);
+            auto [cec] = co_await sock.async_connect(entry.endpoint(), use_tuple);
             ec = cec;
+            if (!ec || ec == asio::error::operation_aborted) break;
         }
     }
-    if (ec) co_return ec;
-    sock.socket().set_option(asio::ip::tcp::no_delay(true), ec);
-
-    if (auto* tls = std::get_if<1>(&stream_)) {
-        // SNI carries host names only (RFC 6066); certificates are checked
-        // against the name or the IP address we connected to.
-        if (!is_address && !SSL_set_tlsext_host_name(tls->native_handle(), ep.host.c_str()))
-            co_return boost::system::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-        tls->set_verify_callback(asio::ssl::host_name_verification(ep.host));
-        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-        if (hec) co_return hec;
+    if (!ec) {
+        sock.set_option(tcp::no_delay(true), ec);
+        if (auto* tls = std::get_if<1>(&stream_); tls && !ec) {
+            // SNI carries host names only (RFC 6066); certificates are checked
+            // against the name or the IP address we connected to.
+            if (!is_address && !SSL_set_tlsext_host_name(tls->native_handle(), ep.host.c_str())) {
+                ec = boost::system::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+            } else {
+                tls->set_verify_callback(asio::ssl::host_name_verification(ep.host));
+                auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+                ec = hec;
+            }
+        }
     }
-    sock.expires_never();
-    co_return boost::system::error_code{};
+    if (disarm() && ec) ec = beast::error::timeout;
+    if (!ec) last_used = std::chrono::steady_clock::now();
+    co_return ec;
 }
 
-asio::awaitable<exchange_result> connection::exchange_on_strand(http_request& req, http_response& res,
-                                                                std::chrono::milliseconds timeout,
-                                                                std::size_t body_limit) {
-    co_await asio::this_coro::throw_if_cancelled(false);
+asio::awaitable<exchange_result> connection::exchange(http_request& req, http_response& res, steady_time deadline,
+                                                      std::size_t body_limit) {
     exchange_result out;
-    tcp().expires_after(timeout);  // one deadline for the write and the whole read
     req.prepare_payload();
+    arm(co_await asio::this_coro::executor, deadline);
 
+    serialize(req, wire_);
     auto run = [&](auto& stream) -> asio::awaitable<void> {
-        auto [wec, written] = co_await http::async_write(stream, req, use_tuple);
-        (void)written;
-        if (wec) {
-            out.ec = wec;
+        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(wire_), use_tuple);
+        out.request_written = written == wire_.size();
+        if (!out.request_written) {
+            out.ec = wec ? wec : asio::error::operation_aborted;
             co_return;
         }
-        out.request_written = true;
+        // A cancellation that came while the last bytes went out cancelled
+        // no read yet: honour it here rather than wait for the answer.
+        const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+        if (state.cancelled() != asio::cancellation_type::none) {
+            out.ec = asio::error::operation_aborted;
+            co_return;
+        }
         // Interim 1xx answers (100 Continue, 103 Early Hints) precede the
         // real one: read past them. 101 would switch protocols: not for us.
         for (;;) {
@@ -169,10 +223,12 @@ asio::awaitable<exchange_result> connection::exchange_on_strand(http_request& re
     if (auto* s = std::get_if<0>(&stream_)) co_await run(*s);
     else co_await run(std::get<1>(stream_));
 
+    // A result that arrived is kept even if the deadline passed meanwhile:
+    // only an exchange the timer actually cut short is a timeout.
+    if (disarm() && out.ec) out.ec = beast::error::timeout;
     if (out.ec) {
         close();
     } else {
-        tcp().expires_never();
         last_used = std::chrono::steady_clock::now();
         ++exchanges;
         if (!res.keep_alive()) close();
@@ -184,7 +240,7 @@ bool connection::peer_closed() {
     if (!is_open()) return true;
     if (buffer_.size() > 0) return true;  // bytes nobody asked for
     char byte;
-    const ssize_t n = ::recv(tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return true;                                      // orderly close
     if (n > 0) return true;                                       // unsolicited data (408, TLS alert)
     return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);  // reset or other error
@@ -192,8 +248,10 @@ bool connection::peer_closed() {
 
 void connection::close() noexcept {
     boost::system::error_code ignored;
-    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    tcp().socket().close(ignored);
+    auto& s = socket();
+    if (!s.is_open()) return;
+    s.shutdown(tcp::socket::shutdown_both, ignored);
+    s.close(ignored);
 }
 
 } // namespace sds::detail

@@ -3,7 +3,14 @@
 #include <sds/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include <algorithm>
 
 namespace sds::detail {
 
@@ -76,18 +83,55 @@ void connection_pool::close_idle() {
     for (auto& c : closing) c->close();
 }
 
-asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reuse, boost::system::error_code& ec) {
-    auto [pec] = co_await permits_.async_receive(asio::as_tuple(asio::use_awaitable));
-    if (pec) {
-        // Cancelled while waiting (channel_cancelled): no permit was taken.
+void connection_pool::close_expired(steady_time now) {
+    std::vector<std::unique_ptr<connection>> expired;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& c : idle_)
+            if (now - c->last_used >= options_.idle_timeout) expired.push_back(std::move(c));
+        std::erase(idle_, nullptr);
+    }
+    for (auto& c : expired) c->close();
+}
+
+asio::awaitable<bool> connection_pool::take_permit(std::optional<steady_time> deadline) {
+    if (permits_.try_receive([](boost::system::error_code) {})) co_return true;
+    if (!deadline) {
+        auto [ec] = co_await permits_.async_receive(asio::as_tuple(asio::use_awaitable));
+        co_return !ec;  // an error: cancelled while waiting, no permit taken
+    }
+    asio::steady_timer timer(co_await asio::this_coro::executor, *deadline);
+    auto [order, permit_ec, timer_ec] =
+        co_await asio::experimental::make_parallel_group(permits_.async_receive(asio::deferred),
+                                                         timer.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)order;
+    (void)timer_ec;
+    // Both may have completed in the same turn: a permit that was delivered
+    // is ours whatever came first, and the caller decides whether to use it.
+    co_return !permit_ec;
+}
+
+asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reuse, std::optional<steady_time> deadline,
+                                                                 boost::system::error_code& ec) {
+    const bool permitted = co_await take_permit(deadline);
+    lease l;
+    if (permitted) l.pool_ = shared_from_this();  // from here on, l gives the permit back
+    // A cancellation or a deadline that arrived while we waited wins, even
+    // when the permit came in the same turn: nothing goes out after either.
+    const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) {
         ec = asio::error::operation_aborted;
         co_return lease{};
     }
-    lease l;
-    l.pool_ = shared_from_this();
+    const auto now = std::chrono::steady_clock::now();
+    if (!permitted || (deadline && now >= *deadline)) {
+        ec = beast::error::timeout;
+        co_return lease{};
+    }
 
+    close_expired(now);
     if (allow_reuse) {
-        const auto now = std::chrono::steady_clock::now();
         std::vector<std::unique_ptr<connection>> stale;
         {
             std::lock_guard lock(mutex_);
@@ -95,7 +139,7 @@ asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reus
             while (!idle_.empty()) {
                 auto c = std::move(idle_.back());
                 idle_.pop_back();
-                if (now - c->last_used < options_.idle_timeout && !c->peer_closed()) {
+                if (!c->peer_closed()) {
                     l.conn_ = std::move(c);
                     l.reused_ = true;
                     break;
@@ -108,7 +152,8 @@ asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reus
     }
 
     l.conn_ = std::make_unique<connection>(executor_, tls_.get());
-    ec = co_await l.conn_->connect(endpoint_, options_.connect_timeout);
+    const auto connect_by = now + options_.connect_timeout;
+    ec = co_await l.conn_->connect(endpoint_, deadline ? std::min(*deadline, connect_by) : connect_by);
     if (ec) {
         l.conn_->close();
         co_return lease{};  // l's destructor returns the permit

@@ -1,10 +1,14 @@
 // A bounded pool of keep-alive connections to one endpoint.
 //
 // At most `max_connections` connections exist at once; a request that finds
-// them all busy waits (cancellably) for one. A connection goes back to the
-// pool after every complete response, 4xx and 5xx included, and is dropped
-// after a failure, a `Connection: close`, or `idle_timeout` without use.
-// Thread safe: any number of coroutines on any threads may share one pool.
+// them all busy waits (cancellably, and at most until its deadline) for one.
+// A connection goes back to the pool after every complete response, 4xx and
+// 5xx included, and is dropped after a failure, a `Connection: close`, or
+// `idle_timeout` without use. Idle connections past `idle_timeout` are closed
+// whenever the pool is next used, so a connection the server closed does not
+// linger (in CLOSE_WAIT) longer than that while the pool is in use.
+// Thread safe: any number of coroutines on any threads may share one pool;
+// acquire() must be awaited on a strand (see connection.hpp).
 #pragma once
 
 #include "http/connection.hpp"
@@ -17,6 +21,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <vector>
 
@@ -53,8 +58,12 @@ public:
 
     /// A connected connection: an idle one when `allow_reuse` and one is
     /// usable, else a new one. Waits while all connections are busy.
-    /// Errors (connect, TLS, cancellation) come back in `ec`.
-    asio::awaitable<lease> acquire(bool allow_reuse, boost::system::error_code& ec);
+    /// Errors come back in `ec`: connect and TLS failures, operation_aborted
+    /// when the awaiting coroutine is cancelled, beast::error::timeout when
+    /// `deadline` passes first. A cancellation or a deadline that arrives in
+    /// the same turn as a connection is honoured: nothing is handed out.
+    asio::awaitable<lease> acquire(bool allow_reuse, std::optional<steady_time> deadline,
+                                   boost::system::error_code& ec);
 
     const endpoint& target() const { return endpoint_; }
     const http_options& options() const { return options_; }
@@ -70,6 +79,10 @@ public:
 private:
     connection_pool(asio::any_io_executor ex, endpoint ep, http_options opts);
     void give_back(std::unique_ptr<connection> c, bool keep) noexcept;
+    /// Waits for a permit to hold a connection; false when none was taken.
+    asio::awaitable<bool> take_permit(std::optional<steady_time> deadline);
+    /// Closes idle connections unused for idle_timeout.
+    void close_expired(steady_time now);
 
     asio::any_io_executor executor_;
     endpoint endpoint_;

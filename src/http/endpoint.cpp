@@ -9,11 +9,14 @@
 namespace sds::detail {
 
 endpoint endpoint::parse(std::string_view url) {
-    auto fail = [&](const std::string& why) -> endpoint {
-        throw error(errc::invalid_argument, "endpoint '" + std::string(url) + "': " + why);
-    };
+    // The URL is never echoed whole: user info and query strings carry
+    // credentials (https://AKID:secret@host, ?X-Amz-Security-Token=...).
+    // Once parsed, only the scheme and host are shown.
+    std::string shown = "endpoint";
+    auto fail = [&](const std::string& why) -> endpoint { throw error(errc::invalid_argument, shown + ": " + why); };
     const auto parsed = boost::urls::parse_absolute_uri(url);
     if (!parsed) return fail("not an absolute URL");
+    shown = "endpoint '" + std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host_and_port()) + "'";
     endpoint e;
     const auto scheme = parsed->scheme_id();
     if (scheme == boost::urls::scheme::https) e.tls = true;

@@ -4,6 +4,8 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <algorithm>
+
 namespace sds::detail {
 namespace {
 
@@ -20,22 +22,24 @@ bool closed_by_peer(const boost::system::error_code& ec) {
 pooled_transport::pooled_transport(asio::any_io_executor ex, endpoint ep, http_options opts)
     : pool_(connection_pool::create(std::move(ex), std::move(ep), std::move(opts))) {}
 
-asio::awaitable<transport_result> pooled_transport::send(http_request& req, bool idempotent) {
+asio::awaitable<transport_result> pooled_transport::send(http_request& req, send_options options) {
     const auto& opts = pool_->options();
     for (bool allow_reuse : {true, false}) {
         boost::system::error_code ec;
-        auto lease = co_await pool_->acquire(allow_reuse, ec);
+        auto lease = co_await pool_->acquire(allow_reuse, options.deadline, ec);
         if (ec) co_return transport_result{ec, {}, false};
 
         transport_result out;
-        const exchange_result r =
-            co_await lease.conn().exchange(req, out.response, opts.request_timeout, opts.max_response_body);
+        const auto timeout_at = std::chrono::steady_clock::now() + opts.request_timeout;
+        const exchange_result r = co_await lease.conn().exchange(
+            req, out.response, options.deadline ? std::min(*options.deadline, timeout_at) : timeout_at,
+            opts.max_response_body);
         if (!r.ec) {
             out.request_written = true;
             if (lease.conn().is_open()) lease.keep();
             co_return out;
         }
-        const bool may_resend = idempotent || !r.request_written;
+        const bool may_resend = options.idempotent || !r.request_written;
         if (allow_reuse && lease.reused() && !r.response_started && closed_by_peer(r.ec) && may_resend) continue;
         co_return transport_result{r.ec, {}, r.request_written};
     }

@@ -16,8 +16,9 @@ public:
     /// closed while it sat idle (it fails before any response byte arrives)
     /// is re-sent once on a fresh connection; that is not a retry. A request
     /// that is not idempotent is re-sent so only if it was not wholly
-    /// written: a server that read it may have acted on it.
-    asio::awaitable<transport_result> send(http_request& req, bool idempotent = true) override;
+    /// written: a server that read it may have acted on it. Each exchange
+    /// ends at the request timeout or the deadline, whichever comes first.
+    asio::awaitable<transport_result> send(http_request& req, send_options options = {}) override;
 
     const endpoint& target() const override { return pool_->target(); }
 

@@ -3,11 +3,19 @@
 //
 // Every attempt is signed afresh (the signing time moves, and a clock skew
 // learnt from the server's Date header is applied). Waits are Asio timers.
-// The optional deadline covers every attempt and every backoff. Cancelling
-// the awaiting coroutine (Asio per-operation cancellation, terminal) ends the
-// call promptly with errc::cancelled. A request that is not idempotent is
-// never re-sent once it may have been applied, unless the caller opted in:
-// such a failure is reported as errc::ambiguous.
+// The optional deadline covers every attempt and every backoff: it is handed
+// to the transport, which waits for no connection and writes nothing past
+// it, so the call ends at the deadline, and an attempt that completed is
+// never thrown away. Cancelling the awaiting coroutine (Asio per-operation
+// cancellation, terminal) ends the call promptly.
+//
+// What a failed call reports, for a request that is not idempotent:
+// errc::timeout and errc::cancelled mean it was not applied (nothing that
+// could apply it reached the server); anything that may have been applied is
+// errc::ambiguous. A request that may have been applied is never re-sent,
+// unless the caller opted in (retry_ambiguous).
+//
+// Must be awaited on a strand (see src/async/operation_strand.hpp).
 #pragma once
 
 #include "retry/clock_skew.hpp"
@@ -70,7 +78,12 @@ boost::asio::awaitable<call_result> execute(transport& t, endpoint_state& state,
                                             call_options call, http_request req, request_signer sign,
                                             response_validator validate = {});
 
-/// The errc for a transport-level failure: timeout, tls_error or network_error.
-errc classify_transport_error(const boost::system::error_code& ec) noexcept;
+/// What a transport-level failure means for the call.
+struct transport_failure {
+    errc code;        ///< timeout, tls_error, protocol_error or network_error
+    bool retryable;   ///< false: retrying cannot help (a malformed or oversized
+                      ///< response, a certificate that fails verification)
+};
+transport_failure classify_transport_error(const boost::system::error_code& ec) noexcept;
 
 } // namespace sds::detail

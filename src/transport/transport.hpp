@@ -10,11 +10,26 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <optional>
+
 namespace sds::detail {
+
+/// How one attempt may be sent.
+struct send_options {
+    /// Safe to send twice. A request that is not idempotent is never re-sent
+    /// by the transport once the server may have read it.
+    bool idempotent = true;
+    /// The operation's deadline: no connection is waited for, opened or
+    /// written to past it.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+};
 
 /// The outcome of one attempt.
 struct transport_result {
-    /// Network, TLS, timeout or cancellation failure; empty when `response` is valid.
+    /// Network, TLS, timeout (beast::error::timeout: the request timeout or
+    /// the deadline) or cancellation (operation_aborted) failure; empty when
+    /// `response` is valid.
     boost::system::error_code ec;
     http_response response;
     /// The whole request was handed to the server, so it may have acted on it
@@ -27,10 +42,9 @@ public:
     virtual ~transport() = default;
 
     /// Sends `req` once and reads the response. Never throws for network
-    /// failures: they come back in the result. Honours Asio cancellation.
-    /// A request that is not `idempotent` is never re-sent by the transport
-    /// once the server may have read it.
-    virtual boost::asio::awaitable<transport_result> send(http_request& req, bool idempotent = true) = 0;
+    /// failures: they come back in the result. Honours Asio cancellation and
+    /// `options.deadline`. Must be awaited on a strand.
+    virtual boost::asio::awaitable<transport_result> send(http_request& req, send_options options = {}) = 0;
 
     /// The endpoint requests go to (Host header, path prefix).
     virtual const endpoint& target() const = 0;

@@ -13,6 +13,10 @@
 #include <sds/sigv4.hpp>
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -397,11 +401,17 @@ TEST_CASE("incr sends the amount as given, negative and large ones included", "[
     CHECK(body_of(h.request(1)).at("ExpressionAttributeValues") == json::parse(R"({":a":{"N":"9007199254740991"}})"));
 }
 
-TEST_CASE("an UpdateItem answer without the updated number is a protocol_error", "[dynamodb]") {
-    harness h;
-    h.ok(R"({})");
-    const auto e = expect_error([&] { test::run([&](auto&) { return h.db().incr(table, "hits", {}); }); });
-    CHECK(e.condition() == errc::protocol_error);
+// The service answered 200: the increment was applied, whatever the body says.
+TEST_CASE("an UpdateItem answered 200 without the updated number, or with a body that is not JSON, is ambiguous",
+          "[dynamodb]") {
+    for (const char* body : {R"({})", R"({"Attributes":{}})", "not json"}) {
+        INFO(body);
+        harness h;
+        h.ok(body);
+        const auto e = expect_error([&] { test::run([&](auto&) { return h.db().incr(table, "hits", {}); }); });
+        CHECK(e.condition() == errc::ambiguous);
+        CHECK(h.requests().size() == 1);
+    }
 }
 
 TEST_CASE("a sharded incr records the shard count conditionally before it adds to a shard in range", "[dynamodb]") {
@@ -783,6 +793,78 @@ TEST_CASE("a sharded incr records the shard count once, not on every increment",
     CHECK(operations(h.requests()) == std::vector<std::string>{"UpdateItem", "UpdateItem", "UpdateItem"});
     CHECK(body_of(h.request(0)).as_object().at("UpdateExpression") == "SET #s = :n");
     CHECK(body_of(h.request(2)).as_object().at("UpdateExpression") == "ADD #d :a");
+}
+
+// A get_count taught this engine that 10 shards are recorded; increments
+// with a smaller shard_count then record "at least 5", which the service
+// answers with a lost condition. That answer proves the record as well as a
+// success does: it is not written again.
+TEST_CASE("a smaller shard count than one recorded elsewhere is written once, not on every increment", "[dynamodb]") {
+    harness h;
+    h.ok(batch_get_response({shards_item("hits", 10)}));
+    h.ok(batch_get_response({}));
+    h.service_error(400, "ConditionalCheckFailedException", "The conditional request failed");
+    for (int i = 0; i < 3; ++i) h.ok(R"({"Attributes":{"data":{"N":"1"}}})");
+    test::run([&](auto&) { return h.db().count(table, "hits", {}); });
+    for (int i = 0; i < 3; ++i) test::run([&](auto&) { return h.db().incr(table, "hits", {.shard_count = 5}); });
+    const auto ops = operations(h.requests());
+    CHECK(ops == std::vector<std::string>{"BatchGetItem", "BatchGetItem", "UpdateItem", "UpdateItem", "UpdateItem",
+                                          "UpdateItem"});
+    CHECK(h.fake->unexpected() == 0);
+    std::size_t records = 0;
+    for (const auto& r : h.requests())
+        if (operation_of(r) == "UpdateItem" && body_of(r).at("UpdateExpression") == "SET #s = :n") ++records;
+    CHECK(records == 1);
+}
+
+// ---------------------------------------------------------------- cancellation
+
+namespace {
+
+// Runs `op()` and cancels it (terminal) after `after`; returns what it threw.
+template <class Op>
+sds::error cancelled_after(std::chrono::milliseconds after, Op op) {
+    boost::asio::io_context io;
+    boost::asio::cancellation_signal signal;
+    std::exception_ptr error;
+    bool done = false;
+    boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> { co_await op(); },
+                          boost::asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e) {
+                              error = e;
+                              done = true;
+                          }));
+    boost::asio::steady_timer later(io, after);
+    later.async_wait([&](auto) {
+        if (!done) signal.emit(boost::asio::cancellation_type::terminal);
+    });
+    io.run();
+    REQUIRE(done);
+    REQUIRE(error);
+    return expect_error([&] { std::rethrow_exception(error); });
+}
+
+} // namespace
+
+TEST_CASE("cancelling delete_table while it waits for the table to go is cancelled, as an sds::error", "[dynamodb]") {
+    harness h;
+    h.config.table_poll_interval = 50ms;
+    h.ok(R"({"TableDescription":{"TableName":"tbl","TableStatus":"DELETING"}})");
+    for (int i = 0; i < 100; ++i) h.describe("DELETING");
+    const auto e = cancelled_after(150ms, [&] { return h.db().delete_table(table, {}); });
+    CHECK(e.condition() == errc::cancelled);
+    CHECK(h.requests().size() < 10);
+}
+
+TEST_CASE("cancelling get_count while it waits to re-request unprocessed keys is cancelled, as an sds::error",
+          "[dynamodb]") {
+    harness h;
+    h.config.retry.throttle_base_delay = 10s;
+    h.config.retry.max_backoff = 10s;
+    for (int i = 0; i < 10; ++i) h.ok(batch_get_response({}, R"({"Keys":[{"key":{"S":"hits_shard_1"}}]})"));
+    // The jittered wait may be short: cancel after the first request, while
+    // one of the waits is (almost certainly) running.
+    const auto e = cancelled_after(100ms, [&] { return h.db().count(table, "hits", {}); });
+    CHECK(e.condition() == errc::cancelled);
 }
 
 // ---------------------------------------------------------------- errors

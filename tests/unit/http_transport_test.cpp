@@ -17,12 +17,17 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <future>
+#include <sstream>
+#include <thread>
 
 using namespace sds;
 using namespace sds::detail;
@@ -401,8 +406,9 @@ TEST_CASE("many coroutines on a multi-threaded io_context share one pool and eve
     constexpr int coroutines = 100, per_coroutine = 5;
     std::vector<std::future<void>> done;
     for (int c = 0; c < coroutines; ++c)
+        // Like every sds operation, a call of the retry loop runs on a strand.
         done.push_back(asio::co_spawn(
-            threads,
+            asio::make_strand(threads),
             [&, c]() -> asio::awaitable<void> {
                 for (int i = 0; i < per_coroutine; ++i) {
                     const std::string target = "/c" + std::to_string(c) + "/" + std::to_string(i);
@@ -513,4 +519,176 @@ TEST_CASE("a non-idempotent request the server read before closing is not re-sen
         }
     });
     CHECK(server.requests() == 2);  // the second request was read once, and not sent again
+}
+
+// The race of a request that waits for the pool's only connection: its
+// deadline passes in the same turn as the connection comes back. Blocking the
+// io_context's thread past both makes them arrive together.
+TEST_CASE("a request whose deadline passes while it waits for a connection is not sent, even when the connection frees up in the same turn",
+          "[transport]") {
+    test_server server([](const auto& req, std::size_t) {
+        server_action a = ok(std::string(req.target()));
+        a.delay = req.target() == "/first" ? 50ms : 3s;
+        return a;
+    });
+    http_options opts;
+    opts.max_connections = 1;
+    const retry_options retry = quick_retries();
+    asio::io_context io;
+    pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), opts);
+    endpoint_state state(retry);
+
+    std::optional<call_result> first;
+    asio::co_spawn(io, execute(t, state, retry, {}, get("/first"), {}),
+                   [&](std::exception_ptr e, call_result r) {
+                       if (!e) first = std::move(r);
+                   });
+    call_options call;
+    call.idempotent = false;
+    call.deadline = std::chrono::steady_clock::now() + 60ms;
+    std::exception_ptr second_error;
+    bool second_done = false;
+    std::chrono::steady_clock::time_point second_finished;
+    asio::co_spawn(io, execute(t, state, retry, call, get("/second"), {}),
+                   [&](std::exception_ptr e, call_result) {
+                       second_error = e;
+                       second_done = true;
+                       second_finished = std::chrono::steady_clock::now();
+                   });
+    asio::steady_timer blocker(io, 20ms);
+    blocker.async_wait([](auto) { std::this_thread::sleep_for(150ms); });
+    io.run();
+
+    REQUIRE(first);
+    CHECK(first->response.body() == "/first");
+    REQUIRE(second_done);
+    REQUIRE(second_error);
+    const auto e = expect_error([&] { std::rethrow_exception(second_error); });
+    CHECK(e.condition() == errc::timeout);
+    CHECK(server.requests() == 1);  // the second request never went out
+    const auto overrun = std::chrono::duration_cast<std::chrono::milliseconds>(second_finished - *call.deadline);
+    std::printf("deadline overrun of the queued request (the thread was blocked for 150 ms of it): %lld ms\n",
+                static_cast<long long>(overrun.count()));
+}
+
+TEST_CASE("a response over max_response_body is a protocol_error at once: no retry, no quota spent", "[transport]") {
+    test_server server([](const auto&, std::size_t) { return ok(std::string(4096, 'x')); });
+    http_options opts;
+    opts.max_response_body = 1024;
+    const retry_options retry = quick_retries(4);
+    test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+        pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), opts);
+        endpoint_state state(retry);
+        const unsigned full = state.quota.available();
+        try {
+            co_await execute(t, state, retry, {}, get(), {});
+            FAIL("expected protocol_error");
+        } catch (const sds::error& e) {
+            CHECK(e.condition() == errc::protocol_error);
+            CHECK(e.diag().attempts == 1);
+        }
+        CHECK(state.quota.available() == full);
+
+        // For a request that is not idempotent, the server acted on it.
+        call_options call;
+        call.idempotent = false;
+        try {
+            co_await execute(t, state, retry, call, get(), {});
+            FAIL("expected ambiguous");
+        } catch (const sds::error& e) {
+            CHECK(e.condition() == errc::ambiguous);
+            CHECK(e.diag().attempts == 1);
+        }
+    });
+    CHECK(server.requests() == 2);
+}
+
+TEST_CASE("a certificate that fails verification is a tls_error at once: no retry, no quota spent", "[transport][tls]") {
+    const auto pki = test::make_test_pki();
+    test_server server([](const auto&, std::size_t) { return ok("secure"); }, *pki);
+    http_options opts;
+    opts.tls.ca_file = pki->other_ca_cert.string();
+    const retry_options retry = quick_retries(4);
+    test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+        pooled_transport t(io.get_executor(), endpoint::parse("https://localhost:" + std::to_string(server.port())), opts);
+        endpoint_state state(retry);
+        const unsigned full = state.quota.available();
+        try {
+            co_await execute(t, state, retry, {}, get(), {});
+            FAIL("expected tls_error");
+        } catch (const sds::error& e) {
+            CHECK(e.condition() == errc::tls_error);
+            CHECK(e.diag().attempts == 1);
+        }
+        CHECK(state.quota.available() == full);
+    });
+    CHECK(server.handshake_failures() == 1);
+}
+
+TEST_CASE("an endpoint with user info or a query is refused without echoing either", "[transport]") {
+    for (const char* url : {"https://AKIDLEAKED:s3cr3t-leaked@dynamodb.us-east-1.amazonaws.com/",
+                            "https://host.example/?X-Amz-Security-Token=s3cr3t-leaked",
+                            "https://host.example/path#s3cr3t-leaked", "not a url s3cr3t-leaked"}) {
+        const auto e = expect_error([&] { endpoint::parse(url); });
+        const std::string what = e.what();
+        CHECK(e.condition() == errc::invalid_argument);
+        CHECK(what.find("s3cr3t-leaked") == std::string::npos);
+        CHECK(what.find("AKIDLEAKED") == std::string::npos);
+    }
+}
+
+namespace {
+
+// Sockets of this process connected to `port` on 127.0.0.1 that the peer has
+// closed and that we have not (TCP state CLOSE_WAIT), from /proc/net/tcp.
+int close_wait_sockets_to(unsigned short port) {
+    std::ifstream tcp("/proc/net/tcp");
+    std::string line;
+    std::getline(tcp, line);  // header
+    char wanted[16];
+    std::snprintf(wanted, sizeof wanted, "0100007F:%04X", port);
+    int n = 0;
+    while (std::getline(tcp, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state;
+        fields >> slot >> local >> remote >> state;
+        if (remote == wanted && state == "08") ++n;
+    }
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("idle connections the server closed do not linger in CLOSE_WAIT past idle_timeout while the pool is in use",
+          "[transport]") {
+    test_server server([](const auto&, std::size_t i) {
+        server_action a = ok();
+        if (i < 4) a.delay = 30ms;  // four at once: four connections
+        return a;
+    });
+    // The server closes connections idle for 50 ms, as servers with a
+    // keep-alive timeout do.
+    server.close_idle_after(50ms);
+    http_options opts;
+    opts.idle_timeout = 150ms;
+    int lingering = -1;
+    test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+        auto t = std::make_shared<pooled_transport>(io.get_executor(), endpoint::parse(url_of(server)), opts);
+        std::atomic<int> done{0};
+        for (int i = 0; i < 4; ++i)
+            asio::co_spawn(io, [t, &done]() -> asio::awaitable<void> {
+                co_await send_ok(*t);
+                ++done;
+            }, asio::detached);
+        while (done < 4) co_await sleep_for(5ms);
+        REQUIRE(t->pool().connections_opened() == 4);
+        // One request every 20 ms keeps a single connection in use; the
+        // server closes the other three.
+        for (int i = 0; i < 20; ++i) {
+            co_await send_ok(*t);
+            co_await sleep_for(20ms);
+        }
+        lingering = close_wait_sockets_to(server.port());
+    });
+    CHECK(lingering == 0);
 }

@@ -231,6 +231,27 @@ TEST_CASE("an empty key or one over 2048 bytes is refused before anything is sen
         [](datastore& db) { return db.get_data("tbl", std::string(2048, 'k'), {.timeout = short_timeout}); }));
 }
 
+// Values and counters share one key space (README, "Data layout"): a value
+// stored under "hits_shard_1" would overwrite shard 1 of counter "hits".
+TEST_CASE("a value key that names a counter's shard or shard count is refused by every value operation",
+          "[validation]") {
+    for (const char* key : {"hits_shard_1", "hits_shard_10000", "a_b_shard_07", "hits_shards", "_shards"}) {
+        INFO(key);
+        check_refused(datastore_error([&](datastore& db) { return db.set_data("tbl", key, "v"); }), "counter");
+        check_refused(datastore_error([&](datastore& db) { return db.set_data("tbl", key, sds::bytes{1}); }),
+                      "counter");
+        check_refused(datastore_error([&](datastore& db) { return db.get_data("tbl", key); }), "counter");
+        check_refused(datastore_error([&](datastore& db) { return db.get_value("tbl", key); }), "counter");
+        check_refused(datastore_error([&](datastore& db) { return db.delete_data("tbl", key); }), "counter");
+    }
+    // Near misses are ordinary keys.
+    for (const char* key : {"hits_shard_", "hits_shard_x", "hits_shardsx", "shards", "hits_shard_1x", "hits_Shards"}) {
+        INFO(key);
+        check_passed_validation(
+            datastore_error([&](datastore& db) { return db.set_data("tbl", key, "v", {.timeout = short_timeout}); }));
+    }
+}
+
 TEST_CASE("a counter name without room for the shard suffix is refused", "[validation]") {
     // Shard keys are "<counter>_shard_<n>", n up to 10000: 12 bytes of suffix.
     check_refused(datastore_error([](datastore& db) { return db.incr("tbl", std::string(2037, 'c')); }), "2037");

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include <chrono>
 #include <deque>
@@ -55,8 +56,13 @@ public:
         return *this;
     }
 
-    boost::asio::awaitable<detail::transport_result> send(detail::http_request& req, bool idempotent = true) override {
-        idempotent_flags_.push_back(idempotent);
+    /// Takes the next step. A scripted delay that would outlast the
+    /// request's deadline ends at the deadline with beast::error::timeout, as
+    /// the real transport's does; a cancellation ends it with
+    /// operation_aborted. Either keeps the step's request_written.
+    boost::asio::awaitable<detail::transport_result> send(detail::http_request& req,
+                                                          detail::send_options options = {}) override {
+        idempotent_flags_.push_back(options.idempotent);
         requests_.push_back(req);
         if (steps_.empty()) {
             ++unexpected_;
@@ -65,9 +71,12 @@ public:
         step s = std::move(steps_.front());
         steps_.pop_front();
         if (s.delay.count() > 0) {
-            boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, s.delay);
+            const auto until = std::chrono::steady_clock::now() + s.delay;
+            const bool cut = options.deadline && *options.deadline < until;
+            boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, cut ? *options.deadline : until);
             auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
             if (ec) co_return detail::transport_result{ec, {}, s.result.request_written};
+            if (cut) co_return detail::transport_result{boost::beast::error::timeout, {}, s.result.request_written};
         }
         co_return s.result;
     }

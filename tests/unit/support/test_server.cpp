@@ -149,6 +149,7 @@ struct test_server::impl {
     std::atomic<std::size_t> accepts{0};
     std::atomic<std::size_t> requests{0};
     std::atomic<std::size_t> handshake_failures{0};
+    std::atomic<std::int64_t> idle_close_ms{0};
     mutable std::mutex received_mutex;
     std::vector<http::request<http::string_body>> received; // guarded by received_mutex
 
@@ -231,7 +232,18 @@ net::awaitable<void> test_server::impl::serve_requests(Stream& stream, connectio
         entry.phase = connection_phase::awaiting_request;
         http::request_parser<http::string_body> parser;
         parser.body_limit(boost::none); // the client under test decides how big a request is
+        // A keep-alive timeout: the timer closes the socket under the pending
+        // read, which then fails. Destroyed with this iteration, it never
+        // fires after the read completed.
+        net::steady_timer idle_timer(co_await net::this_coro::executor);
+        if (const auto ms = idle_close_ms.load(); ms > 0) {
+            idle_timer.expires_after(std::chrono::milliseconds(ms));
+            idle_timer.async_wait([&socket](error_code ec) {
+                if (!ec) close_socket(socket);
+            });
+        }
         if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple); ec) co_return;
+        idle_timer.cancel();
 
         entry.phase = connection_phase::handling_request;
         const http::request<http::string_body> req = parser.release();
@@ -315,6 +327,8 @@ void test_server::close_idle_connections() {
     });
     closed.wait();
 }
+
+void test_server::close_idle_after(std::chrono::milliseconds after) { impl_->idle_close_ms = after.count(); }
 
 std::vector<http::request<http::string_body>> test_server::received() const {
     std::lock_guard lock(impl_->received_mutex);

@@ -93,6 +93,11 @@ public:
     /// Copies of all requests read so far, in the order they were read.
     std::vector<http::request<http::string_body>> received() const;
 
+    /// Closes a connection that waits longer than `after` for its next
+    /// request, as servers with a keep-alive timeout do (zero: never, the
+    /// default). Affects waits that begin after the call.
+    void close_idle_after(std::chrono::milliseconds after);
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
