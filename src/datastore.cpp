@@ -3,6 +3,7 @@
 
 #include "async/operation_strand.hpp"
 #include "counters/counter_keys.hpp"
+#include "counters/counter_ops.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
 #include "engine.hpp"
 #include "table_names.hpp"
@@ -55,12 +56,14 @@ auto on_first_existing(std::vector<std::string> names, Op op) -> decltype(op(nam
 void check_counter(const engine& e, const std::string& counter) {
     // Shard items are "<counter>_shard_<n>": leave room for the suffix.
     detail::check_key("counter name", counter, e.limits().max_key_bytes - detail::max_shard_suffix);
+    e.check_key("counter name", detail::shard_key(counter, detail::max_shard_count));
 }
 
 // Values and counters share one key space (README, "Data layout"): a value
 // under "hits_shard_1" would overwrite a shard of counter "hits".
 void check_value_key(const engine& e, const std::string& key) {
     detail::check_key("key", key, e.limits().max_key_bytes);
+    e.check_key("key", key);
     if (detail::names_counter_item(key))
         throw error(errc::invalid_argument, "key '" + key +
                                                 "' names a counter item: value keys may not end in _shards or in "
@@ -84,9 +87,11 @@ boost::asio::awaitable<void> create_table_impl(std::shared_ptr<engine> e, std::s
     co_await e->create_table(names.front(), options);
 }
 
-boost::asio::awaitable<void> delete_table_impl(std::shared_ptr<engine> e, std::string table, operation_options options) {
+boost::asio::awaitable<void> delete_table_impl(std::shared_ptr<engine> e, std::shared_ptr<detail::counter_state> c,
+                                               std::string table, operation_options options) {
     check_timeout(options.timeout);
     const auto names = table_candidates(*e, table, options.at, false);
+    c->counts.forget_table(names.front());
     co_await e->delete_table(names.front(), options);
 }
 
@@ -141,7 +146,8 @@ boost::asio::awaitable<void> delete_data_impl(std::shared_ptr<engine> e, std::st
                                [&](const std::string& name) { return e->remove(name, key, options); });
 }
 
-boost::asio::awaitable<std::int64_t> incr_impl(std::shared_ptr<engine> e, std::string table, std::string counter, incr_options options) {
+boost::asio::awaitable<std::int64_t> incr_impl(std::shared_ptr<engine> e, std::shared_ptr<detail::counter_state> c,
+                                               std::string table, std::string counter, incr_options options) {
     check_timeout(options.timeout);
     check_counter(*e, counter);
     if (options.amount > max_amount || options.amount < -max_amount)
@@ -151,21 +157,25 @@ boost::asio::awaitable<std::int64_t> incr_impl(std::shared_ptr<engine> e, std::s
         throw error(errc::invalid_argument, "incr: shard_count " + std::to_string(options.shard_count) +
                                                 " is out of range (1 to " + std::to_string(max_shard_count) + ")");
     const auto names = table_candidates(*e, table, options.at, false);
-    co_return co_await e->incr(names.front(), std::move(counter), options);
+    co_return co_await detail::increment_counter(e, c, names.front(), std::move(counter), options);
 }
 
-boost::asio::awaitable<std::int64_t> get_count_impl(std::shared_ptr<engine> e, std::string table, std::string counter, read_options options) {
+boost::asio::awaitable<std::int64_t> get_count_impl(std::shared_ptr<engine> e, std::shared_ptr<detail::counter_state> c,
+                                                    std::string table, std::string counter, read_options options) {
     check_timeout(options.timeout);
     check_counter(*e, counter);
-    co_return co_await on_first_existing(table_candidates(*e, table, options.at, true),
-                                         [&](const std::string& name) { return e->count(name, counter, options); });
+    co_return co_await on_first_existing(table_candidates(*e, table, options.at, true), [&](const std::string& name) {
+        return detail::count_counter(e, c, name, counter, options);
+    });
 }
 
-boost::asio::awaitable<void> delete_counter_impl(std::shared_ptr<engine> e, std::string table, std::string counter, operation_options options) {
+boost::asio::awaitable<void> delete_counter_impl(std::shared_ptr<engine> e, std::shared_ptr<detail::counter_state> c,
+                                                 std::string table, std::string counter, operation_options options) {
     check_timeout(options.timeout);
     check_counter(*e, counter);
-    co_await on_first_existing(table_candidates(*e, table, options.at, true),
-                               [&](const std::string& name) { return e->delete_counter(name, counter, options); });
+    co_await on_first_existing(table_candidates(*e, table, options.at, true), [&](const std::string& name) {
+        return detail::delete_counter_shards(e, c, name, counter, options);
+    });
 }
 
 // GCC 12 destroys a braced temporary twice when it shares a full-expression
@@ -179,7 +189,9 @@ static_assert(std::is_trivially_destructible_v<incr_options>);
 } // namespace
 
 datastore::datastore(boost::asio::any_io_executor ex, dynamodb_config config)
-    : executor_(ex), engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))) {}
+    : executor_(ex),
+      engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))),
+      counters_(std::make_shared<detail::counter_state>()) {}
 
 datastore::~datastore() = default;
 datastore::datastore(datastore&&) noexcept = default;
@@ -190,7 +202,7 @@ boost::asio::awaitable<void> datastore::create_table(std::string table, table_op
 }
 
 boost::asio::awaitable<void> datastore::delete_table(std::string table, operation_options options) {
-    return detail::on_operation_strand(executor_, delete_table_impl(engine_, std::move(table), std::move(options)));
+    return detail::on_operation_strand(executor_, delete_table_impl(engine_, counters_, std::move(table), std::move(options)));
 }
 
 boost::asio::awaitable<std::vector<std::string>> datastore::list_tables(operation_options options) {
@@ -227,17 +239,17 @@ boost::asio::awaitable<void> datastore::delete_data(std::string table, std::stri
 }
 
 boost::asio::awaitable<std::int64_t> datastore::incr(std::string table, std::string counter, incr_options options) {
-    return detail::on_operation_strand(executor_, incr_impl(engine_, std::move(table), std::move(counter), std::move(options)));
+    return detail::on_operation_strand(executor_, incr_impl(engine_, counters_, std::move(table), std::move(counter), std::move(options)));
 }
 
 boost::asio::awaitable<std::int64_t> datastore::get_count(std::string table, std::string counter,
                                                           read_options options) {
-    return detail::on_operation_strand(executor_, get_count_impl(engine_, std::move(table), std::move(counter), std::move(options)));
+    return detail::on_operation_strand(executor_, get_count_impl(engine_, counters_, std::move(table), std::move(counter), std::move(options)));
 }
 
 boost::asio::awaitable<void> datastore::delete_counter(std::string table, std::string counter,
                                                        operation_options options) {
-    return detail::on_operation_strand(executor_, delete_counter_impl(engine_, std::move(table), std::move(counter), std::move(options)));
+    return detail::on_operation_strand(executor_, delete_counter_impl(engine_, counters_, std::move(table), std::move(counter), std::move(options)));
 }
 
 dynamodb_config dynamodb_config::from_env() {

@@ -20,15 +20,20 @@
 // a month for %m, ...).
 //
 // Bad input (a table name the service cannot accept, an empty key or one
-// over 2048 bytes, text that is not UTF-8, an item over 400 KB, an amount or
-// shard count out of range) throws errc::invalid_argument before anything is
-// sent.
+// over 2048 bytes, a value key naming a counter item ("*_shards",
+// "*_shard_<digits>"), text that is not UTF-8, an item over 400 KB, an amount
+// or shard count out of range) throws errc::invalid_argument before anything
+// is sent.
 //
 // Thread safety: one datastore may be used by any number of coroutines at
-// once, also on an io_context run by several threads. Construction opens no
-// connection. Cancellation: every operation honours Asio per-operation
-// cancellation (terminal) and the `timeout` option; a cancelled write may or
-// may not have been applied.
+// once, also on an io_context run by several threads: each operation runs on
+// a strand of its own (or the caller's, when the caller runs on a strand).
+// Construction opens no connection. Cancellation: every operation honours
+// Asio per-operation cancellation (terminal), also emitted from another
+// thread, and the `timeout` option, and reports either as sds::error
+// (errc::cancelled, errc::timeout). For incr, those two mean the increment was
+// not applied; one that may have been is errc::ambiguous. A cancelled set_data
+// or delete_data may or may not have been applied (repeating it is safe).
 //
 // Arguments are taken by value and each operation holds the engine, so an
 // operation may be started with temporaries and awaited later, even after
@@ -53,6 +58,7 @@ namespace sds {
 
 namespace detail {
 class engine;
+struct counter_state;
 }
 
 class datastore {
@@ -101,7 +107,8 @@ public:
     /// Adds `options.amount` to a counter and returns the new value of the
     /// shard it incremented: the counter's value when it has one shard. The
     /// total of a sharded counter is get_count's to read. Never applied twice:
-    /// see incr_options::retry_ambiguous.
+    /// errc::timeout and errc::cancelled mean it was not applied,
+    /// errc::ambiguous that it may have been (see incr_options::retry_ambiguous).
     boost::asio::awaitable<std::int64_t> incr(std::string table, std::string counter, incr_options options = {});
 
     /// The counter's total: the recorded shard count and every shard read
@@ -116,6 +123,7 @@ public:
 private:
     boost::asio::any_io_executor executor_;
     std::shared_ptr<detail::engine> engine_;
+    std::shared_ptr<detail::counter_state> counters_;
 };
 
 } // namespace sds

@@ -25,10 +25,10 @@ enum class errc {
     condition_failed,      ///< a conditional write lost (ConditionalCheckFailed, 412)
     throttled,             ///< the service kept throttling until retries or the quota ran out
     auth_failed,           ///< credentials or signature refused (401/403)
-    timeout,               ///< the operation's deadline or a request timeout expired
-    cancelled,             ///< the caller cancelled the operation
+    timeout,               ///< the operation's deadline or a request timeout expired (an incr: not applied)
+    cancelled,             ///< the caller cancelled the operation (an incr: not applied)
     ambiguous,             ///< a non-idempotent request may or may not have been applied
-    protocol_error,        ///< the response could not be understood (bad HTTP, JSON, CRC)
+    protocol_error,        ///< the response could not be understood (bad HTTP, JSON, CRC, over a size limit)
     network_error,         ///< connecting, sending or receiving failed
     tls_error,             ///< the TLS handshake or certificate verification failed
     service_error,         ///< any other error the service reported

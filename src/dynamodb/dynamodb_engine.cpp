@@ -2,7 +2,6 @@
 
 #include "async/pause.hpp"
 #include "counters/counter_keys.hpp"
-#include "counters/shard_counts.hpp"
 #include "retry/retry_policy.hpp"
 #include "sds_crypto.hpp"
 #include "transport/pooled_transport.hpp"
@@ -29,7 +28,6 @@ namespace {
 
 namespace json = boost::json;
 using steady = std::chrono::steady_clock;
-using deadline_t = std::optional<steady::time_point>;
 
 // Service limits and protocol constants, from the DynamoDB developer guide
 // ("Service, account, and table quotas") and API reference.
@@ -101,7 +99,6 @@ errc errc_for(std::string_view op, const call_result& r) {
     return errc::service_error;
 }
 
-thread_local std::mt19937_64 shard_rng{std::random_device{}()};
 
 class dynamodb_engine final : public engine, public std::enable_shared_from_this<dynamodb_engine> {
 public:
@@ -120,6 +117,8 @@ public:
                 throw error(errc::invalid_argument,
                             "table name '" + std::string(name) + "' may hold only letters, digits, '_', '-' and '.'");
     }
+
+    void check_key(std::string_view, std::string_view) const override {}  // the shared checks are DynamoDB's
 
     void check_item(std::string_view key, const value& v) const override {
         // DynamoDB counts attribute names and values (binary as raw bytes).
@@ -168,7 +167,6 @@ public:
         const auto deadline = deadline_of(options.timeout);
         json::object body{{"TableName", table}};
         co_await call("DeleteTable", table, std::move(body), deadline);
-        shard_counts_.forget_table(table);
         co_await wait_for_table(table, false, deadline);
     }
 
@@ -263,17 +261,30 @@ public:
         co_await call("DeleteItem", table, std::move(body), deadline_of(options.timeout));
     }
 
-    asio::awaitable<std::int64_t> incr(std::string table, std::string counter, incr_options options) override {
+    asio::awaitable<void> record_shard_count(std::string table, std::string counter, std::uint32_t n,
+                                             deadline_t deadline) override {
         auto self = shared_from_this();
-        const auto deadline = deadline_of(options.timeout);
-        const std::uint32_t n = options.shard_count;
-        co_await record_shard_count(table, counter, n, deadline);
-        const std::uint32_t shard = n == 1 ? 1 : std::uniform_int_distribution<std::uint32_t>(1, n)(shard_rng);
+        try {
+            json::object body{{"TableName", table},
+                              {"Key", key_of(shard_count_key(counter))},
+                              {"UpdateExpression", "SET #s = :n"},
+                              {"ConditionExpression", "attribute_not_exists(#s) OR #s < :n"},
+                              {"ExpressionAttributeNames", {{"#s", shards_attr}}},
+                              {"ExpressionAttributeValues", {{":n", {{"N", std::to_string(n)}}}}}};
+            co_await call("UpdateItem", table, std::move(body), deadline);
+        } catch (const sds::error& e) {
+            if (e.condition() != errc::condition_failed) throw;  // already n or more
+        }
+    }
+
+    asio::awaitable<std::int64_t> add_to_shard(std::string table, std::string shard, std::int64_t amount,
+                                               deadline_t deadline, shard_write_options options) override {
+        auto self = shared_from_this();
         json::object body{{"TableName", table},
-                          {"Key", key_of(shard_key(counter, shard))},
+                          {"Key", key_of(shard)},
                           {"UpdateExpression", "ADD #d :a"},
                           {"ExpressionAttributeNames", {{"#d", data_attr}}},
-                          {"ExpressionAttributeValues", {{":a", {{"N", std::to_string(options.amount)}}}}},
+                          {"ExpressionAttributeValues", {{":a", {{"N", std::to_string(amount)}}}}},
                           {"ReturnValues", "UPDATED_NEW"}};
         const call_result answer =
             co_await send("UpdateItem", table, std::move(body), deadline, /*idempotent=*/false, options.retry_ambiguous);
@@ -294,63 +305,24 @@ public:
         }
     }
 
-    asio::awaitable<std::int64_t> count(std::string table, std::string counter, read_options options) override {
+    asio::awaitable<counter_items> read_counter_items(std::string table, std::vector<std::string> keys, bool consistent,
+                                                      deadline_t deadline) override {
         auto self = shared_from_this();
-        const auto deadline = deadline_of(options.timeout);
-        const bool consistent = options.consistent.value_or(config_.consistent_reads);
-        // One round trip in the common case: the shard count and the shards
-        // this process knows of are read together.
-        const std::uint32_t hint = shard_counts_.known(table, counter).value_or(1);
-        std::vector<std::string> keys{shard_count_key(counter)};
-        for (std::uint32_t i = 1; i <= hint; ++i) keys.push_back(shard_key(counter, i));
-        auto items = co_await batch_get(table, std::move(keys), consistent, deadline);
-
-        std::uint32_t n = 1;
-        if (auto it = items.find(shard_count_key(counter)); it != items.end()) {
-            const auto recorded = number_attr("BatchGetItem", it->second, shards_attr);
-            if (!recorded || *recorded < 1 || *recorded > 1'000'000)
-                protocol_failure("BatchGetItem", "shard count of '" + counter + "' is missing or out of range");
-            n = static_cast<std::uint32_t>(*recorded);
+        const item_map items = co_await batch_get(table, std::move(keys), consistent, deadline);
+        counter_items numbers;
+        for (const auto& [key, item] : items) {
+            const std::string_view attr = key.ends_with("_shards") ? shards_attr : data_attr;
+            if (const auto v = number_attr("BatchGetItem", item, attr)) numbers.emplace(key, *v);
         }
-        if (n > hint) {
-            std::vector<std::string> more;
-            for (std::uint32_t i = hint + 1; i <= n; ++i) more.push_back(shard_key(counter, i));
-            auto rest = co_await batch_get(table, std::move(more), consistent, deadline);
-            items.merge(rest);
-        }
-        if (n > 1) shard_counts_.seen(table, counter, n);
-
-        // Every shard read counts, also one beyond the recorded count (a
-        // writer whose record was lost with a recreated table): never drop
-        // an increment that was read.
-        std::int64_t total = 0;
-        for (std::uint32_t i = 1; i <= std::max(n, hint); ++i) {
-            const auto it = items.find(shard_key(counter, i));
-            if (it == items.end()) continue;  // a shard never incremented counts 0
-            const auto v = number_attr("BatchGetItem", it->second, data_attr);
-            if (v && __builtin_add_overflow(total, *v, &total))
-                protocol_failure("BatchGetItem", "the total of '" + counter + "' overflows a 64-bit integer");
-        }
-        co_return total;
+        co_return numbers;
     }
 
-    asio::awaitable<void> delete_counter(std::string table, std::string counter, operation_options options) override {
+    asio::awaitable<void> delete_items(std::string table, std::vector<std::string> keys, deadline_t deadline) override {
         auto self = shared_from_this();
-        const auto deadline = deadline_of(options.timeout);
-        json::object body{{"TableName", table}, {"Key", key_of(shard_count_key(counter))}, {"ConsistentRead", true}};
-        const json::value r = co_await call("GetItem", table, std::move(body), deadline);
-        std::uint32_t n = shard_counts_.known(table, counter).value_or(1);
-        if (const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr; item && item->is_object()) {
-            const auto recorded = number_attr("GetItem", item->get_object(), shards_attr);
-            if (recorded && *recorded > 0 && *recorded <= 1'000'000) n = std::max(n, static_cast<std::uint32_t>(*recorded));
-        }
-        // The shards go; the shard count stays. It only ever grows, so a
-        // writer elsewhere that recorded it before using a shard stays right;
-        // with every shard gone, the counter counts 0.
-        std::vector<std::string> keys;
-        for (std::uint32_t i = 1; i <= n; ++i) keys.push_back(shard_key(counter, i));
         co_await batch_delete(table, std::move(keys), deadline);
     }
+
+    bool consistent_by_default() const noexcept override { return config_.consistent_reads; }
 
 private:
     // One request whose 2xx answer is JSON: send() and parse_body().
@@ -552,30 +524,11 @@ private:
         co_await pause_or_throw(delay, op);
     }
 
-    // Records a shard count of at least `n` before shard n is first used, so
-    // that get_count never misses a shard. The count only grows.
-    asio::awaitable<void> record_shard_count(std::string table, std::string counter, std::uint32_t n, deadline_t deadline) {
-        if (!shard_counts_.needs_record(table, counter, n, steady::now())) co_return;
-        try {
-            json::object body{{"TableName", table},
-                              {"Key", key_of(shard_count_key(counter))},
-                              {"UpdateExpression", "SET #s = :n"},
-                              {"ConditionExpression", "attribute_not_exists(#s) OR #s < :n"},
-                              {"ExpressionAttributeNames", {{"#s", shards_attr}}},
-                              {"ExpressionAttributeValues", {{":n", {{"N", std::to_string(n)}}}}}};
-            co_await call("UpdateItem", table, std::move(body), deadline);
-        } catch (const sds::error& e) {
-            if (e.condition() != errc::condition_failed) throw;  // already n or more
-        }
-        shard_counts_.recorded(table, counter, n, steady::now());
-    }
-
     std::shared_ptr<transport> transport_;
     dynamodb_config config_;
     endpoint_state state_;
     sigv4::signing_key_cache keys_;
     std::string path_;
-    shard_counts shard_counts_;
 };
 
 std::string default_endpoint(const dynamodb_config& c) {

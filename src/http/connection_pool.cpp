@@ -2,12 +2,9 @@
 
 #include <sds/error.hpp>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include "async/receive_until.hpp"
+
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 
 #include <algorithm>
@@ -94,27 +91,11 @@ void connection_pool::close_expired(steady_time now) {
     for (auto& c : expired) c->close();
 }
 
-asio::awaitable<bool> connection_pool::take_permit(std::optional<steady_time> deadline) {
-    if (permits_.try_receive([](boost::system::error_code) {})) co_return true;
-    if (!deadline) {
-        auto [ec] = co_await permits_.async_receive(asio::as_tuple(asio::use_awaitable));
-        co_return !ec;  // an error: cancelled while waiting, no permit taken
-    }
-    asio::steady_timer timer(co_await asio::this_coro::executor, *deadline);
-    auto [order, permit_ec, timer_ec] =
-        co_await asio::experimental::make_parallel_group(permits_.async_receive(asio::deferred),
-                                                         timer.async_wait(asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    (void)order;
-    (void)timer_ec;
-    // Both may have completed in the same turn: a permit that was delivered
-    // is ours whatever came first, and the caller decides whether to use it.
-    co_return !permit_ec;
-}
-
 asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reuse, std::optional<steady_time> deadline,
                                                                  boost::system::error_code& ec) {
-    const bool permitted = co_await take_permit(deadline);
+    // A permit delivered in the same turn as the deadline or a cancellation
+    // is ours; it is given back below.
+    const bool permitted = co_await receive_until(permits_, deadline);
     lease l;
     if (permitted) l.pool_ = shared_from_this();  // from here on, l gives the permit back
     // A cancellation or a deadline that arrived while we waited wins, even

@@ -79,8 +79,6 @@ public:
 private:
     connection_pool(asio::any_io_executor ex, endpoint ep, http_options opts);
     void give_back(std::unique_ptr<connection> c, bool keep) noexcept;
-    /// Waits for a permit to hold a connection; false when none was taken.
-    asio::awaitable<bool> take_permit(std::optional<steady_time> deadline);
     /// Closes idle connections unused for idle_timeout.
     void close_expired(steady_time now);
 
