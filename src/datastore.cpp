@@ -4,6 +4,7 @@
 #include "async/operation_strand.hpp"
 #include "counters/counter_keys.hpp"
 #include "counters/counter_ops.hpp"
+#include "azure/azure_engine.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
 #include "engine.hpp"
 #include "table_names.hpp"
@@ -191,6 +192,11 @@ static_assert(std::is_trivially_destructible_v<incr_options>);
 datastore::datastore(boost::asio::any_io_executor ex, dynamodb_config config)
     : executor_(ex),
       engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))),
+      counters_(std::make_shared<detail::counter_state>()) {}
+
+datastore::datastore(boost::asio::any_io_executor ex, azure_table_config config)
+    : executor_(ex),
+      engine_(detail::make_azure_engine(std::move(ex), std::move(config))),
       counters_(std::make_shared<detail::counter_state>()) {}
 
 datastore::~datastore() = default;

@@ -15,6 +15,7 @@ std::string describe(errc code, const std::string& what, const diagnostics& d) {
     if (!d.service_code.empty()) s += "; " + d.service_code;
     if (!d.service_message.empty()) s += ": " + d.service_message;
     if (!d.request_id.empty()) s += "; request id " + d.request_id;
+    if (!d.client_request_id.empty()) s += "; client request id " + d.client_request_id;
     if (d.attempts) s += "; " + std::to_string(d.attempts) + (d.attempts == 1 ? " attempt" : " attempts");
     if (d.total_backoff.count()) s += ", " + std::to_string(d.total_backoff.count()) + " ms backoff";
     return s;

@@ -40,6 +40,7 @@
 // the datastore was moved or destroyed.
 #pragma once
 
+#include <sds/azure_table_config.hpp>
 #include <sds/dynamodb_config.hpp>
 #include <sds/error.hpp>
 #include <sds/options.hpp>
@@ -66,6 +67,10 @@ public:
     /// A datastore on DynamoDB. Checks the configuration (throws
     /// errc::invalid_argument for a malformed endpoint); opens nothing.
     datastore(boost::asio::any_io_executor ex, dynamodb_config config);
+    /// A datastore on Azure Table Storage. Checks the configuration (throws
+    /// errc::invalid_argument for a malformed endpoint or account key);
+    /// opens nothing.
+    datastore(boost::asio::any_io_executor ex, azure_table_config config);
     ~datastore();
     datastore(datastore&&) noexcept;
     datastore& operator=(datastore&&) noexcept;

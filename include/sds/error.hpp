@@ -51,6 +51,7 @@ struct diagnostics {
     std::string service_code;             ///< e.g. "ResourceNotFoundException", "ServerBusy"
     std::string service_message;          ///< the service's own message
     std::string request_id;               ///< x-amzn-RequestId / x-ms-request-id
+    std::string client_request_id;        ///< x-ms-client-request-id sds sent (Azure), for the service's logs
     unsigned attempts = 0;                ///< requests sent, including the failed one
     std::chrono::milliseconds total_backoff{0};  ///< time spent waiting between attempts
 };
@@ -59,7 +60,8 @@ struct diagnostics {
 class error : public boost::system::system_error {
 public:
     /// `what` is a human-readable summary. what() reads
-    /// "<errc name>: <summary>; HTTP <status>; <service code>: <message>; request id ...; N attempts, M ms backoff".
+    /// "<errc name>: <summary>; HTTP <status>; <service code>: <message>; request id ...;
+    /// client request id ...; N attempts, M ms backoff".
     error(errc code, const std::string& what, diagnostics diag = {});
 
     /// The errc this error carries.

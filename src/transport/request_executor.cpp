@@ -87,6 +87,7 @@ asio::awaitable<call_result> execute(transport& t, endpoint_state& state, const 
     co_await asio::this_coro::throw_if_cancelled(false);
     const unsigned max_attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
     loop_state st;
+    st.diag.client_request_id = call.client_request_id;
     std::optional<failure_kind> acquired;
     for (;;) {
         // A cancellation that arrived while this coroutine was running (or

@@ -30,6 +30,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 namespace sds::detail {
 
@@ -43,13 +44,19 @@ struct endpoint_state {
 /// How one logical request may be retried.
 struct call_options {
     service_kind service = service_kind::aws;
-    std::string_view operation;  ///< "GetItem", "Upsert": names the call in errors
+    std::string_view operation;  ///< "GetItem", "Upsert": names the call in errors (must outlive the call)
     /// Safe to send twice (reads, puts, deletes). False for increments.
     bool idempotent = true;
     /// Re-send a non-idempotent request even when it may have been applied.
     bool retry_ambiguous = false;
     std::optional<std::chrono::steady_clock::time_point> deadline;
+    /// The x-ms-client-request-id the request carries, for the diagnostics.
+    std::string_view client_request_id;
 };
+// GCC 12 destroys a braced temporary twice when it shares a full-expression
+// with co_await (`co_await execute(t, state, retry, {}, req, sign)`): harmless
+// only while the options hold nothing to destroy.
+static_assert(std::is_trivially_destructible_v<call_options>);
 
 /// Signs `req` for an attempt at `now` (the skew-corrected time).
 using request_signer = std::function<void(http_request& req, std::chrono::system_clock::time_point now)>;

@@ -1,0 +1,58 @@
+#include "counters/write_record.hpp"
+
+#include <algorithm>
+#include <random>
+
+namespace sds::detail {
+
+write_record write_record::after(std::string op) const {
+    write_record next;
+    next.seq = seq + 1;
+    const std::size_t keep = std::min(ops.size(), capacity - 1);
+    next.ops.assign(ops.end() - static_cast<std::ptrdiff_t>(keep), ops.end());
+    next.ops.push_back(std::move(op));
+    return next;
+}
+
+write_record::fate write_record::fate_of(std::string_view op, std::int64_t written_seq) const {
+    if (std::find(ops.begin(), ops.end(), op) != ops.end()) return fate::applied;
+    // The record has not reached that write yet: it never happened.
+    if (seq < written_seq) return fate::not_applied;
+    // ops[i] is the op of write seq - ops.size() + 1 + i: when the write
+    // numbered written_seq is among them, it is another writer's.
+    const std::int64_t oldest = seq - static_cast<std::int64_t>(ops.size()) + 1;
+    if (written_seq >= oldest) return fate::not_applied;
+    return fate::unknown;
+}
+
+std::string write_record::encode_ops() const {
+    std::string out;
+    for (const auto& op : ops) {
+        if (!out.empty()) out.push_back(',');
+        out += op;
+    }
+    return out;
+}
+
+std::vector<std::string> write_record::decode_ops(std::string_view text) {
+    std::vector<std::string> ops;
+    while (!text.empty()) {
+        const std::size_t comma = text.find(',');
+        ops.emplace_back(text.substr(0, comma));
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+    }
+    if (ops.size() > capacity) ops.erase(ops.begin(), ops.end() - static_cast<std::ptrdiff_t>(capacity));
+    return ops;
+}
+
+std::string new_op_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char digits[] = "0123456789abcdef";
+    std::uint64_t bits = rng();
+    std::string id(16, '0');
+    for (int i = 15; i >= 0; --i, bits >>= 4) id[static_cast<std::size_t>(i)] = digits[bits & 0xF];
+    return id;
+}
+
+} // namespace sds::detail
