@@ -31,13 +31,17 @@
 // Construction opens no connection. Cancellation: every operation honours
 // Asio per-operation cancellation (terminal), also emitted from another
 // thread, and the `timeout` option, and reports either as sds::error
-// (errc::cancelled, errc::timeout). For incr, those two mean the increment was
+// (errc::cancelled, errc::timeout). (A coroutine that awaits an operation
+// after it was itself cancelled gets Asio's own operation_aborted from that
+// co_await, unless it set this_coro::throw_if_cancelled(false); nothing is
+// started either way.) For incr, those two mean the increment was
 // not applied; one that may have been is errc::ambiguous. A cancelled set_data
 // or delete_data may or may not have been applied (repeating it is safe).
 //
 // Arguments are taken by value and each operation holds the engine, so an
 // operation may be started with temporaries and awaited later, even after
-// the datastore was moved or destroyed.
+// the datastore was moved or destroyed. Like any Asio I/O object, a
+// datastore must be destroyed before the io_context it was made with.
 #pragma once
 
 #include <sds/azure_table_config.hpp>

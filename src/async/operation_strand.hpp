@@ -164,6 +164,10 @@ boost::asio::awaitable<T> on_operation_strand(boost::asio::any_io_executor io, b
             co_return std::move(*result);
         }
     }
+    // Asio would throw operation_aborted from the co_await below for a caller
+    // already cancelled: nothing starts, and the caller hears it in sds terms.
+    const asio::cancellation_state caller_state = co_await asio::this_coro::cancellation_state;
+    if (caller_state.cancelled() != asio::cancellation_type::none) throw error(errc::cancelled, "cancelled before it started");
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, typename strand_hop::signature<T>::type>(
         strand_hop::initiate{}, asio::use_awaitable, std::move(op), make_operation_strand(io));
 }

@@ -1,6 +1,7 @@
 #include "http/connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -21,6 +22,9 @@ namespace sds::detail {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Connection I/O is cut short by closing the socket (see arm()), not by
+// per-operation cancellation: it is bound to no cancellation slot.
+auto io_token() { return asio::bind_cancellation_slot(asio::cancellation_slot(), use_tuple); }
 
 // A response head larger than this is not a DynamoDB or Azure answer.
 constexpr std::uint32_t max_header_bytes = 64 * 1024;
@@ -85,8 +89,9 @@ void serialize(const http_request& req, std::string& out) {
 
 struct connection::cutoff {
     connection* conn = nullptr;
-    bool armed = false;  // an exchange is running and may be cut short
-    bool fired = false;  // the deadline passed while it ran
+    bool armed = false;      // an exchange (or connect) is running and may be cut short
+    bool fired = false;      // its deadline passed
+    bool cancelled = false;  // its caller cancelled it
 };
 
 connection::connection(asio::any_io_executor ex, asio::ssl::context* tls)
@@ -106,11 +111,15 @@ const tcp::socket& connection::socket() const {
 
 bool connection::is_open() const { return socket().is_open(); }
 
-void connection::arm(const asio::any_io_executor& ex, steady_time deadline) {
+// The deadline and the caller's cancellation both close the socket rather
+// than cancel what is pending on it: an exchange is several I/O steps
+// (Beast's read is a loop of reads), and one that starts after the cut
+// must fail at once instead of running unbounded. The I/O itself is bound to
+// no cancellation slot, so the handler installed in the coroutine's slot
+// stays there for the whole exchange.
+void connection::arm(const asio::any_io_executor& ex, asio::cancellation_state state, steady_time deadline) {
     if (!cutoff_ || cutoff_.use_count() > 1) cutoff_ = std::make_shared<cutoff>();
-    cutoff_->conn = this;
-    cutoff_->armed = true;
-    cutoff_->fired = false;
+    *cutoff_ = cutoff{this, true, false, false};
     timer_.expires_at(deadline);
     timer_.async_wait(asio::bind_executor(ex, [c = cutoff_](boost::system::error_code ec) {
         // Runs on the strand of the exchange that armed it: either that
@@ -118,19 +127,43 @@ void connection::arm(const asio::any_io_executor& ex, steady_time deadline) {
         // alive and its own, or it is over and nothing is touched.
         if (ec || !c->armed) return;
         c->fired = true;
-        boost::system::error_code ignored;
-        c->conn->socket().cancel(ignored);
+        c->conn->close();
     }));
+    state_ = state;
+    watch_cancellation();
 }
 
-bool connection::disarm() {
+bool connection::watch_cancellation() {
+    if (cutoff_->fired || cutoff_->cancelled) return false;
+    if (state_.cancelled() != asio::cancellation_type::none) {
+        cutoff_->cancelled = true;
+        return false;
+    }
+    // Asio clears the coroutine's slot whenever one of its operations
+    // completes, so the handler goes back in before every I/O step.
+    auto slot = state_.slot();
+    if (slot.is_connected()) {
+        // Emitted on the operation's strand (see async/operation_strand.hpp).
+        slot.assign([c = cutoff_](asio::cancellation_type) {
+            if (!c->armed) return;
+            c->cancelled = true;
+            c->conn->close();
+        });
+    }
+    return true;
+}
+
+boost::system::error_code connection::disarm(boost::system::error_code ec) {
     cutoff_->armed = false;
     timer_.cancel();
-    return cutoff_->fired;
+    if (auto slot = state_.slot(); slot.is_connected()) slot.clear();
+    state_ = {};
+    if (cutoff_->cancelled) return asio::error::operation_aborted;
+    if (cutoff_->fired && ec) return beast::error::timeout;
+    return ec;
 }
 
 asio::awaitable<boost::system::error_code> connection::connect(const endpoint& ep, steady_time deadline) {
-    auto ex = co_await asio::this_coro::executor;
     auto& sock = socket();
     boost::system::error_code ec, not_an_address;
     const auto literal = asio::ip::make_address(ep.host, not_an_address);
@@ -142,38 +175,45 @@ asio::awaitable<boost::system::error_code> connection::connect(const endpoint& e
         results = std::move(found);
     }
 
-    arm(ex, deadline);
+    arm(co_await asio::this_coro::executor, co_await asio::this_coro::cancellation_state, deadline);
+    const auto cut = [this] { return cutoff_->fired || cutoff_->cancelled; };
     if (is_address) {
-        auto [cec] = co_await sock.async_connect(tcp::endpoint(literal, ep.port), use_tuple);
-        ec = cec;
+        ec = asio::error::operation_aborted;
+        if (watch_cancellation()) {
+            auto [cec] = co_await sock.async_connect(tcp::endpoint(literal, ep.port), io_token());
+            ec = cec;
+        }
     } else {
-        // Each address in turn, as asio::async_connect would; but a deadline
-        // or a cancellation (operation_aborted) ends the whole attempt
-        // instead of moving on to the next address.
+        // Each address in turn, as asio::async_connect would, until one
+        // answers or the attempt is cut short.
         ec = asio::error::host_not_found;
         for (const auto& entry : results) {
+            if (!watch_cancellation()) break;
             if (sock.is_open()) sock.close(ec);
-            auto [cec] = co_await sock.async_connect(entry.endpoint(), use_tuple);
+            auto [cec] = co_await sock.async_connect(entry.endpoint(), io_token());
             ec = cec;
-            if (!ec || ec == asio::error::operation_aborted) break;
+            if (!ec) break;
         }
     }
-    if (!ec) {
+    if (!ec && !cut()) {
         sock.set_option(tcp::no_delay(true), ec);
         if (auto* tls = std::get_if<1>(&stream_); tls && !ec) {
             // SNI carries host names only (RFC 6066); certificates are checked
             // against the name or the IP address we connected to.
             if (!is_address && !SSL_set_tlsext_host_name(tls->native_handle(), ep.host.c_str())) {
                 ec = boost::system::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-            } else {
+            } else if (watch_cancellation()) {
                 tls->set_verify_callback(asio::ssl::host_name_verification(ep.host));
-                auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+                auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, io_token());
                 ec = hec;
             }
         }
     }
-    if (disarm() && ec) ec = beast::error::timeout;
-    if (!ec) last_used = std::chrono::steady_clock::now();
+    // A connection the deadline closed, even just after it came up, is no use.
+    if (cut() && !ec) ec = asio::error::operation_aborted;
+    ec = disarm(ec);
+    if (ec) close();
+    else last_used = std::chrono::steady_clock::now();
     co_return ec;
 }
 
@@ -181,21 +221,21 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, http_re
                                                       std::size_t body_limit) {
     exchange_result out;
     req.prepare_payload();
-    arm(co_await asio::this_coro::executor, deadline);
+    arm(co_await asio::this_coro::executor, co_await asio::this_coro::cancellation_state, deadline);
+    // Nothing is written after the deadline or a cancellation (a timer that
+    // has expired has not necessarily run yet).
+    if (std::chrono::steady_clock::now() >= deadline) cutoff_->fired = true;
 
     serialize(req, wire_);
     auto run = [&](auto& stream) -> asio::awaitable<void> {
-        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(wire_), use_tuple);
+        if (!watch_cancellation()) {
+            out.ec = asio::error::operation_aborted;
+            co_return;
+        }
+        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(wire_), io_token());
         out.request_written = written == wire_.size();
         if (!out.request_written) {
             out.ec = wec ? wec : asio::error::operation_aborted;
-            co_return;
-        }
-        // A cancellation that came while the last bytes went out cancelled
-        // no read yet: honour it here rather than wait for the answer.
-        const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
-        if (state.cancelled() != asio::cancellation_type::none) {
-            out.ec = asio::error::operation_aborted;
             co_return;
         }
         // Interim 1xx answers (100 Continue, 103 Early Hints) precede the
@@ -205,7 +245,11 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, http_re
             parser.header_limit(max_header_bytes);
             parser.body_limit(body_limit);
             const std::size_t buffered_before = buffer_.size();
-            auto [rec, read] = co_await http::async_read(stream, buffer_, parser, use_tuple);
+            if (!watch_cancellation()) {
+                out.ec = asio::error::operation_aborted;
+                co_return;
+            }
+            auto [rec, read] = co_await http::async_read(stream, buffer_, parser, io_token());
             out.response_started = out.response_started || read > 0 || buffer_.size() > buffered_before || parser.got_some();
             if (rec) {
                 out.ec = rec;
@@ -223,9 +267,9 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, http_re
     if (auto* s = std::get_if<0>(&stream_)) co_await run(*s);
     else co_await run(std::get<1>(stream_));
 
-    // A result that arrived is kept even if the deadline passed meanwhile:
-    // only an exchange the timer actually cut short is a timeout.
-    if (disarm() && out.ec) out.ec = beast::error::timeout;
+    // A response that arrived is kept even if the deadline passed meanwhile:
+    // only an exchange that was actually cut short fails.
+    out.ec = disarm(out.ec);
     if (out.ec) {
         close();
     } else {

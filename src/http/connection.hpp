@@ -13,6 +13,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -85,11 +86,17 @@ public:
 
 private:
     struct cutoff;
-    /// Starts the timer that cancels the socket's pending I/O at `deadline`;
-    /// its handler runs on `ex`, the awaiting coroutine's strand.
-    void arm(const asio::any_io_executor& ex, steady_time deadline);
-    /// Stops the timer; true when it had already cut the I/O short.
-    bool disarm();
+    /// Until disarm(): at `deadline` (a timer whose handler runs on `ex`, the
+    /// awaiting coroutine's strand) or when the coroutine is cancelled (a
+    /// handler in `state`'s slot), the socket is closed.
+    void arm(const asio::any_io_executor& ex, asio::cancellation_state state, steady_time deadline);
+    /// Ends what arm() started; `ec` as the caller should see it:
+    /// operation_aborted when cancelled, beast::error::timeout when the
+    /// deadline cut the I/O short.
+    boost::system::error_code disarm(boost::system::error_code ec);
+    /// Before every I/O step while armed: false when the step must not start
+    /// (cut short already); else (re)installs the cancellation handler.
+    bool watch_cancellation();
     asio::ip::tcp::socket& socket();
     const asio::ip::tcp::socket& socket() const;
 
@@ -101,6 +108,7 @@ private:
     // connection is gone (with operation_aborted) and then touches nothing
     // else; reused when no handler holds it.
     std::shared_ptr<cutoff> cutoff_;
+    asio::cancellation_state state_;  // the awaiting coroutine's, while armed
 };
 
 } // namespace sds::detail

@@ -2,8 +2,6 @@
 
 #include <sds/error.hpp>
 
-#include "async/receive_until.hpp"
-
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/error.hpp>
 
@@ -18,8 +16,7 @@ std::shared_ptr<connection_pool> connection_pool::create(asio::any_io_executor e
 
 connection_pool::connection_pool(asio::any_io_executor ex, endpoint ep, http_options opts)
     : executor_(std::move(ex)), endpoint_(std::move(ep)), options_(std::move(opts)),
-      permits_(executor_, options_.max_connections) {
-    for (std::size_t i = 0; i < options_.max_connections; ++i) permits_.try_send(boost::system::error_code{});
+      permits_(options_.max_connections) {
     if (endpoint_.tls) {
         tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
         tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -62,8 +59,7 @@ void connection_pool::give_back(std::unique_ptr<connection> c, bool keep) noexce
     } else if (c) {
         c->close();
     }
-    // Always succeeds: at most max_connections permits exist.
-    permits_.try_send(boost::system::error_code{});
+    permits_.release();
 }
 
 std::size_t connection_pool::idle_count() const {
@@ -93,9 +89,9 @@ void connection_pool::close_expired(steady_time now) {
 
 asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reuse, std::optional<steady_time> deadline,
                                                                  boost::system::error_code& ec) {
-    // A permit delivered in the same turn as the deadline or a cancellation
+    // A permit granted in the same turn as the deadline or a cancellation
     // is ours; it is given back below.
-    const bool permitted = co_await receive_until(permits_, deadline);
+    const bool permitted = co_await permits_.acquire(deadline);
     lease l;
     if (permitted) l.pool_ = shared_from_this();  // from here on, l gives the permit back
     // A cancellation or a deadline that arrived while we waited wins, even

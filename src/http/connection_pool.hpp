@@ -11,12 +11,12 @@
 // acquire() must be awaited on a strand (see connection.hpp).
 #pragma once
 
+#include "async/permit_queue.hpp"
 #include "http/connection.hpp"
 #include "http/endpoint.hpp"
 
 #include <sds/http_options.hpp>
 
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <atomic>
@@ -86,9 +86,8 @@ private:
     endpoint endpoint_;
     http_options options_;
     std::unique_ptr<asio::ssl::context> tls_;
-    // Permits to hold a connection: a counting semaphore that waiters can
-    // await and cancel. It starts full with max_connections permits.
-    asio::experimental::concurrent_channel<void(boost::system::error_code)> permits_;
+    // Permits to hold a connection, max_connections of them.
+    permit_queue permits_;
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<connection>> idle_;
     std::atomic<std::uint64_t> opened_{0};

@@ -15,6 +15,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -695,4 +696,143 @@ TEST_CASE("idle connections the server closed do not linger in CLOSE_WAIT past i
         lingering = close_wait_sockets_to(server.port());
     });
     CHECK(lingering == 0);
+}
+
+// Asio 1.81's concurrent_channel stops accepting sends when its last waiting
+// receiver is cancelled, so a pool built on one lost every permit given back
+// after a waiter gave up: the datastore then stalled for good.
+TEST_CASE("a waiter for a connection that gives up, by deadline or cancellation, costs the pool no permit",
+          "[transport]") {
+    test_server server([](const auto& req, std::size_t) {
+        server_action a = ok();
+        if (req.target() == "/slow") a.delay = 200ms;
+        return a;
+    });
+    http_options opts;
+    opts.max_connections = 1;
+    const retry_options retry = quick_retries(1);
+    asio::io_context io;
+    pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), opts);
+    endpoint_state state(retry);
+    asio::co_spawn(io, execute(t, state, retry, {}, get("/slow"), {}), asio::detached);
+    // One waiter gives up at its deadline, one is cancelled.
+    call_options short_deadline;
+    short_deadline.deadline = std::chrono::steady_clock::now() + 50ms;
+    std::optional<errc> deadline_outcome, cancel_outcome;
+    asio::co_spawn(io, execute(t, state, retry, short_deadline, get("/a"), {}), [&](std::exception_ptr e, call_result) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const sds::error& x) {
+            deadline_outcome = x.condition();
+        }
+    });
+    asio::cancellation_signal signal;
+    asio::co_spawn(io, execute(t, state, retry, {}, get("/b"), {}),
+                   asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, call_result) {
+                       try {
+                           if (e) std::rethrow_exception(e);
+                       } catch (const sds::error& x) {
+                           cancel_outcome = x.condition();
+                       }
+                   }));
+    asio::steady_timer cancel(io, 80ms);
+    cancel.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
+    // Later, with the slow one done, requests must still get the connection.
+    int later_ok = 0;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        co_await sleep_for(300ms);
+        for (int i = 0; i < 3; ++i) {
+            call_options bounded;
+            bounded.deadline = std::chrono::steady_clock::now() + 2s;
+            const auto r = co_await execute(t, state, retry, bounded, get("/later"), {});
+            if (r.response.result_int() == 200) ++later_ok;
+        }
+    }, asio::detached);
+    io.run();
+    CHECK(deadline_outcome == errc::timeout);
+    CHECK(cancel_outcome == errc::cancelled);
+    CHECK(later_ok == 3);
+}
+
+TEST_CASE("a server trickling an endless body is cut off at the request timeout, on every attempt", "[transport]") {
+    test_server server([](const auto&, std::size_t) {
+        server_action a;
+        a.what = server_action::kind::trickle_body;
+        return a;
+    });
+    http_options opts;
+    opts.request_timeout = 300ms;
+    const retry_options retry = quick_retries(2);
+    asio::io_context io;
+    std::optional<errc> outcome;
+    asio::co_spawn(io,
+                   [&]() -> asio::awaitable<void> {
+                       pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), opts);
+                       endpoint_state state(retry);
+                       try {
+                           co_await execute(t, state, retry, {}, get(), {});
+                       } catch (const sds::error& e) {
+                           outcome = e.condition();
+                       }
+                   },
+                   asio::detached);
+    io.run_for(20s);  // two attempts of 300 ms each; a lost cutoff would run on
+    REQUIRE(outcome);
+    CHECK(*outcome == errc::timeout);
+}
+
+TEST_CASE("cancelling a request whose server trickles an endless body ends it promptly", "[transport]") {
+    test_server server([](const auto&, std::size_t) {
+        server_action a;
+        a.what = server_action::kind::trickle_body;
+        return a;
+    });
+    const retry_options retry = quick_retries(1);
+    for (int round = 0; round < 5; ++round) {
+        asio::io_context io;
+        pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+        endpoint_state state(retry);
+        asio::cancellation_signal signal;
+        std::optional<errc> outcome;
+        asio::co_spawn(io, execute(t, state, retry, {}, get(), {}),
+                       asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, call_result) {
+                           try {
+                               if (e) std::rethrow_exception(e);
+                           } catch (const sds::error& x) {
+                               outcome = x.condition();
+                           }
+                       }));
+        asio::steady_timer cancel(io, 100ms);
+        cancel.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
+        io.run_for(10s);
+        REQUIRE(outcome);
+        CHECK(*outcome == errc::cancelled);
+    }
+}
+
+// The connection completes after the deadline (the thread was busy): the
+// request must not be written then.
+TEST_CASE("a request whose deadline passes while it connects is not written", "[transport]") {
+    test_server server([](const auto&, std::size_t) { return ok(); });
+    const retry_options retry = quick_retries(1);
+    asio::io_context io;
+    pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+    endpoint_state state(retry);
+    call_options call;
+    call.idempotent = false;
+    call.deadline = std::chrono::steady_clock::now() + 20ms;
+    std::optional<errc> outcome;
+    asio::co_spawn(io, execute(t, state, retry, call, get(), {}), [&](std::exception_ptr e, call_result) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const sds::error& x) {
+            outcome = x.condition();
+        }
+    });
+    asio::post(io, [] { std::this_thread::sleep_for(60ms); });  // runs while the connect is pending
+    io.run();
+    REQUIRE(outcome);
+    CHECK(*outcome == errc::timeout);
+    std::this_thread::sleep_for(50ms);
+    CHECK(server.requests() == 0);
 }

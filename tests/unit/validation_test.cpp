@@ -12,6 +12,10 @@
 #include <sds/datastore.hpp>
 #include <sds/error.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <chrono>
@@ -361,4 +365,33 @@ TEST_CASE("a datastore whose endpoint is malformed is refused at construction", 
     c.endpoint = "ftp://127.0.0.1:9";
     const auto e = expect_error([&] { sds::datastore db{io.get_executor(), c}; });
     CHECK(e.condition() == errc::invalid_argument);
+}
+
+// With Asio's default throw_if_cancelled, the awaiting coroutine's own
+// co_await throws operation_aborted before sds runs (documented). A caller
+// that turned it off hears of it from sds, and nothing starts.
+TEST_CASE("an operation awaited by a coroutine already cancelled is cancelled, as an sds::error, and sends nothing",
+          "[validation]") {
+    boost::asio::io_context io;
+    boost::asio::cancellation_signal signal;
+    std::optional<errc> outcome;
+    std::string other;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+            co_await boost::asio::this_coro::throw_if_cancelled(false);
+            sds::datastore db{co_await boost::asio::this_coro::executor, closed_port_config()};
+            signal.emit(boost::asio::cancellation_type::terminal);  // before the operation starts
+            try {
+                co_await db.get_data("tbl", "k");
+            } catch (const sds::error& e) {
+                outcome = e.condition();
+            } catch (const std::exception& e) {
+                other = e.what();
+            }
+        },
+        boost::asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr) {}));
+    io.run();
+    CHECK(other == "");
+    CHECK(outcome == errc::cancelled);
 }

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,13 +35,7 @@ public:
     fake_transport& respond(unsigned status, std::string body = {},
                             std::vector<std::pair<std::string, std::string>> headers = {},
                             std::chrono::milliseconds delay = {}) {
-        step s;
-        s.result.response.result(status);
-        s.result.response.version(11);
-        for (auto& [n, v] : headers) s.result.response.set(n, v);
-        s.result.response.body() = std::move(body);
-        s.result.response.prepare_payload();
-        s.result.request_written = true;
+        step s = response(status, std::move(body), std::move(headers));
         s.delay = delay;
         steps_.push_back(std::move(s));
         return *this;
@@ -64,12 +59,16 @@ public:
                                                           detail::send_options options = {}) override {
         idempotent_flags_.push_back(options.idempotent);
         requests_.push_back(req);
-        if (steps_.empty()) {
+        step s;
+        if (!steps_.empty()) {
+            s = std::move(steps_.front());
+            steps_.pop_front();
+        } else if (handler_) {
+            s = handler_(req);
+        } else {
             ++unexpected_;
             co_return detail::transport_result{boost::asio::error::not_connected, {}, false};
         }
-        step s = std::move(steps_.front());
-        steps_.pop_front();
         if (s.delay.count() > 0) {
             const auto until = std::chrono::steady_clock::now() + s.delay;
             const bool cut = options.deadline && *options.deadline < until;
@@ -82,6 +81,23 @@ public:
     }
 
     const detail::endpoint& target() const override { return endpoint_; }
+
+    /// Answers every send() that finds no scripted step (a server in a
+    /// lambda, for requests whose order is not fixed).
+    void answer_with(std::function<step(const detail::http_request&)> handler) { handler_ = std::move(handler); }
+
+    /// A response step, for answer_with handlers.
+    static step response(unsigned status, std::string body = {},
+                         std::vector<std::pair<std::string, std::string>> headers = {}) {
+        step s;
+        s.result.response.result(status);
+        s.result.response.version(11);
+        for (auto& [n, v] : headers) s.result.response.set(n, v);
+        s.result.response.body() = std::move(body);
+        s.result.response.prepare_payload();
+        s.result.request_written = true;
+        return s;
+    }
 
     const std::vector<detail::http_request>& requests() const { return requests_; }
     std::size_t remaining() const { return steps_.size(); }
@@ -96,6 +112,7 @@ private:
     std::vector<detail::http_request> requests_;
     std::size_t unexpected_ = 0;
     std::vector<bool> idempotent_flags_;
+    std::function<step(const detail::http_request&)> handler_;
 };
 
 } // namespace sds::test

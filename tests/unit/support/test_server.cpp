@@ -269,6 +269,14 @@ net::awaitable<void> test_server::impl::serve_requests(Stream& stream, connectio
             reset_socket(socket);
             co_return;
         }
+        case server_action::kind::trickle_body: {
+            const std::string head = "HTTP/1.1 " + std::to_string(action.status) + " OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if (auto [ec, n] = co_await net::async_write(stream, net::buffer(head), use_tuple); ec) co_return;
+            constexpr std::string_view chunk = "1\r\nx\r\n";
+            for (;;) {
+                if (auto [ec, n] = co_await net::async_write(stream, net::buffer(chunk), use_tuple); ec) co_return;
+            }
+        }
         case server_action::kind::respond:
             break;
         }

@@ -32,6 +32,11 @@ struct server_action {
         /// what is sent, then close with SO_LINGER {on, 0} so the client sees
         /// a TCP reset in the middle of the response.
         reset_mid_response,
+        /// Write the status line and a chunked header block, then a body of
+        /// one-byte chunks, each as soon as the last was written, that never
+        /// ends: a server trickling an endless answer. Stops when the
+        /// client closes.
+        trickle_body,
     } what = kind::respond;
     unsigned status = 200;
     /// Extra response headers, written as given (repeated names are kept).

@@ -1,0 +1,520 @@
+// The Azure Table engine over a scripted transport: the exact requests each
+// operation sends (headers, SharedKey signature of what was sent, OData
+// bodies in the documented layout, key literals), how answers and errors are
+// read, and how a counter write whose outcome is unknown is settled by the
+// shard's write record instead of being guessed.
+#include <catch2/catch.hpp>
+
+#include "azure/azure_engine.hpp"
+#include "azure/odata.hpp"
+#include "counters/counter_ops.hpp"
+#include "counters/write_record.hpp"
+#include "support/expect_error.hpp"
+#include "support/fake_transport.hpp"
+#include "support/run.hpp"
+
+#include <sds/error.hpp>
+#include <sds/sharedkey.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/json.hpp>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace sds;
+using namespace sds::detail;
+using namespace std::chrono_literals;
+using sds::test::expect_error;
+using sds::test::fake_transport;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* account = "devstoreaccount1";
+constexpr const char* dev_key =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+constexpr const char* table = "tbl";
+
+azure_table_config quick_config() {
+    azure_table_config c;
+    c.account_name = account;
+    c.account_key = dev_key;
+    c.retry.base_delay = 1ms;
+    c.retry.throttle_base_delay = 1ms;
+    c.retry.max_backoff = 5ms;
+    c.table_poll_interval = 1ms;
+    return c;
+}
+
+std::string header(const http_request& r, std::string_view name) {
+    const auto it = r.find(boost::beast::string_view(name.data(), name.size()));
+    return it == r.end() ? std::string() : std::string(it->value());
+}
+
+std::string azure_error_body(std::string_view code) {
+    return R"({"odata.error":{"code":")" + std::string(code) + R"(","message":{"lang":"en-US","value":"scripted )" +
+           std::string(code) + R"(\nRequestId:x\nTime:y"}}})";
+}
+
+struct harness {
+    std::shared_ptr<fake_transport> fake =
+        std::make_shared<fake_transport>("http://127.0.0.1:10002/devstoreaccount1");
+    azure_table_config config = quick_config();
+    std::shared_ptr<engine> made;
+    std::shared_ptr<counter_state> counters = std::make_shared<counter_state>();
+
+    std::shared_ptr<engine> engine_ptr() {
+        if (!made) made = make_azure_engine(std::shared_ptr<transport>(fake), config);
+        return made;
+    }
+    engine& db() { return *engine_ptr(); }
+    boost::asio::awaitable<std::int64_t> incr(std::string c, incr_options o = {}) {
+        return increment_counter(engine_ptr(), counters, table, std::move(c), o);
+    }
+    boost::asio::awaitable<std::int64_t> count(std::string c) {
+        return count_counter(engine_ptr(), counters, table, std::move(c), {});
+    }
+
+    harness& respond(unsigned status, std::string body = {}, std::vector<std::pair<std::string, std::string>> h = {}) {
+        h.emplace_back("x-ms-request-id", "rid-" + std::to_string(fake->remaining()));
+        fake->respond(status, std::move(body), std::move(h));
+        return *this;
+    }
+    harness& error(unsigned status, std::string_view code) {
+        return respond(status, azure_error_body(code), {{"x-ms-error-code", std::string(code)}});
+    }
+    const http_request& request(std::size_t i) const { return fake->requests().at(i); }
+    std::size_t sent() const { return fake->requests().size(); }
+};
+
+// Checks what every request carries, and that its Authorization is the
+// SharedKey signature of exactly what was sent.
+void check_envelope(const http_request& r, sharedkey::scheme scheme = sharedkey::scheme::shared_key) {
+    CHECK(header(r, "x-ms-version") == "2019-02-02");
+    CHECK(header(r, "DataServiceVersion") == "3.0;NetFx");
+    CHECK(header(r, "MaxDataServiceVersion") == "3.0;NetFx");
+    CHECK(header(r, "Host") == "127.0.0.1:10002");
+    const std::string accept = header(r, "Accept");
+    CHECK((accept == "application/json;odata=nometadata" || accept == "application/json;odata=minimalmetadata"));
+    CHECK(header(r, "x-ms-client-request-id").size() == 36);
+    const std::string date = header(r, "x-ms-date");
+    REQUIRE_FALSE(date.empty());
+    const std::string target(r.target());
+    const auto q = target.find('?');
+    const std::string path = target.substr(0, q);
+    const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
+    CHECK(path.rfind("/devstoreaccount1/", 0) == 0);
+    std::vector<sharedkey::header> headers{{"x-ms-date", date}};
+    const std::string content_type = header(r, "Content-Type");
+    if (!content_type.empty()) headers.push_back({"Content-Type", content_type});
+    const std::string method(r.method_string());
+    const auto expected =
+        sharedkey::sign(scheme, {method, path, query, headers},
+                        sharedkey::credentials{account, sharedkey::account_key::from_base64(dev_key)});
+    CHECK(header(r, "Authorization") == expected.authorization);
+    CHECK(expected.canonicalized_resource.rfind("/devstoreaccount1/devstoreaccount1/", 0) == 0);
+}
+
+json::object body_of(const http_request& r) { return json::parse(r.body()).as_object(); }
+
+// A shard entity as the service returns it with minimalmetadata.
+std::string shard_entity(std::string_view key, std::int64_t value, const write_record& record = {}) {
+    json::object e{{"odata.metadata", "x"}, {"PartitionKey", key}, {"RowKey", ""}};
+    odata::set_int64(e, "data", value);
+    if (record.seq) {
+        odata::set_int64(e, "seq", record.seq);
+        e["ops"] = record.encode_ops();
+    }
+    return json::serialize(e);
+}
+
+} // namespace
+
+TEST_CASE("every Azure request carries the Table service headers and a SharedKey signature of what was sent",
+          "[azure]") {
+    harness h;
+    h.respond(204);
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    REQUIRE(h.sent() == 1);
+    check_envelope(h.request(0));
+    CHECK(header(h.request(0), "Content-Type") == "application/json");
+}
+
+TEST_CASE("SharedKeyLite signs when the config asks for it", "[azure]") {
+    harness h;
+    h.config.shared_key_lite = true;
+    h.respond(204);
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    check_envelope(h.request(0), sharedkey::scheme::shared_key_lite);
+    CHECK(header(h.request(0), "Authorization").rfind("SharedKeyLite devstoreaccount1:", 0) == 0);
+}
+
+TEST_CASE("with a SAS token every URL carries it and no Authorization is sent", "[azure]") {
+    harness h;
+    h.config.account_key.clear();
+    h.config.sas_token = "sv=2019-02-02&sp=raud&sig=abc%3D";
+    h.respond(200, R"({"value":[]})");
+    h.respond(204);
+    test::run([&](auto&) { return h.db().list_tables({}); });
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    CHECK(std::string(h.request(0).target()) == "/devstoreaccount1/Tables?$top=1000&sv=2019-02-02&sp=raud&sig=abc%3D");
+    CHECK(std::string(h.request(1).target()) ==
+          "/devstoreaccount1/tbl(PartitionKey='k',RowKey='')?sv=2019-02-02&sp=raud&sig=abc%3D");
+    for (std::size_t i = 0; i < 2; ++i) CHECK(header(h.request(i), "Authorization").empty());
+}
+
+TEST_CASE("keys become OData literals: quotes doubled, everything else outside the unreserved set percent-encoded",
+          "[azure]") {
+    CHECK(odata::key_literal("it's") == "it''s");
+    CHECK(odata::key_literal("100%") == "100%25");
+    CHECK(odata::key_literal("a b+c&d=e") == "a%20b%2Bc%26d%3De");
+    CHECK(odata::key_literal("\xC3\xA9\xE6\x97\xA5") == "%C3%A9%E6%97%A5");
+    CHECK(odata::key_literal("A-z_0.9~") == "A-z_0.9~");
+    CHECK(odata::entity_path("tbl", "it's 1") == "/tbl(PartitionKey='it''s%201',RowKey='')");
+    harness h;
+    h.respond(404, azure_error_body("ResourceNotFound"), {{"x-ms-error-code", "ResourceNotFound"}});
+    test::run([&](auto&) { return h.db().get(table, "it's 100% \xC3\xA9", {}); });
+    CHECK(std::string(h.request(0).target()) == "/devstoreaccount1/tbl(PartitionKey='it''s%20100%25%20%C3%A9',RowKey='')");
+    check_envelope(h.request(0));
+}
+
+TEST_CASE("set_data is an Insert Or Replace: PUT without If-Match, data as Edm.String or Edm.Binary", "[azure]") {
+    harness h;
+    h.respond(204).respond(204);
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "hello"}, {}); });
+    test::run([&](auto&) { return h.db().put(table, "b", value{value::kind::binary, std::string("\0\1\xff", 3)}, {}); });
+    CHECK(h.request(0).method() == http::verb::put);
+    CHECK(header(h.request(0), "If-Match").empty());
+    CHECK(body_of(h.request(0)) == json::parse(R"({"PartitionKey":"k","RowKey":"","data":"hello"})"));
+    CHECK(body_of(h.request(1)) ==
+          json::parse(R"({"PartitionKey":"b","RowKey":"","data":"AAH/","data@odata.type":"Edm.Binary"})"));
+}
+
+TEST_CASE("get_data reads with minimal metadata and tells Edm.Binary from Edm.String", "[azure]") {
+    harness h;
+    h.respond(200, R"({"odata.metadata":"m","PartitionKey":"k","RowKey":"","data":"hi"})", {{"ETag", "W/\"1\""}});
+    h.respond(200, R"({"PartitionKey":"k","RowKey":"","data@odata.type":"Edm.Binary","data":"AAH/"})");
+    h.respond(404, azure_error_body("ResourceNotFound"), {{"x-ms-error-code", "ResourceNotFound"}});
+    h.respond(200, R"({"PartitionKey":"k","RowKey":"","shards@odata.type":"Edm.Int64","shards":"3"})");
+    const auto text = test::run([&](auto&) { return h.db().get(table, "k", {}); });
+    const auto bin = test::run([&](auto&) { return h.db().get(table, "k", {}); });
+    const auto none = test::run([&](auto&) { return h.db().get(table, "k", {}); });
+    const auto no_data = test::run([&](auto&) { return h.db().get(table, "k", {}); });
+    REQUIRE(text);
+    CHECK(*text == value{value::kind::text, "hi"});
+    REQUIRE(bin);
+    CHECK(*bin == value{value::kind::binary, std::string("\0\1\xff", 3)});
+    CHECK_FALSE(none);
+    CHECK_FALSE(no_data);
+    CHECK(header(h.request(0), "Accept") == "application/json;odata=minimalmetadata");
+    CHECK(h.request(0).method() == http::verb::get);
+}
+
+TEST_CASE("an operation on a table that does not exist is table_not_found", "[azure]") {
+    harness h;
+    h.error(404, "TableNotFound").error(404, "TableNotFound").error(404, "ResourceNotFound");
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.db().get(table, "k", {}); }); }).condition() ==
+          errc::table_not_found);
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.db().remove(table, "k", {}); }); }).condition() ==
+          errc::table_not_found);
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.db().delete_table(table, {}); }); });
+    CHECK(e.condition() == errc::table_not_found);
+    CHECK(e.diag().http_status == 404);
+    CHECK(e.diag().service_code == "ResourceNotFound");
+    CHECK(e.diag().client_request_id.size() == 36);
+    CHECK(std::string(e.what()).find("client request id") != std::string::npos);
+}
+
+TEST_CASE("delete_data deletes with If-Match * and deleting nothing is not an error", "[azure]") {
+    harness h;
+    h.respond(204).error(404, "ResourceNotFound");
+    test::run([&](auto&) { return h.db().remove(table, "k", {}); });
+    test::run([&](auto&) { return h.db().remove(table, "k", {}); });
+    CHECK(h.request(0).method() == http::verb::delete_);
+    CHECK(header(h.request(0), "If-Match") == "*");
+    check_envelope(h.request(0));
+}
+
+TEST_CASE("create_table posts the name; an existing table is fine, one being deleted is waited out", "[azure]") {
+    harness h;
+    h.respond(204).error(409, "TableAlreadyExists").error(409, "TableBeingDeleted").error(409, "TableBeingDeleted").respond(204);
+    test::run([&](auto&) { return h.db().create_table(table, {}); });
+    test::run([&](auto&) { return h.db().create_table(table, {.read = 20, .write = 10}); });  // ignored on Azure
+    test::run([&](auto&) { return h.db().create_table(table, {}); });
+    REQUIRE(h.sent() == 5);
+    CHECK(std::string(h.request(0).target()) == "/devstoreaccount1/Tables");
+    CHECK(h.request(0).method() == http::verb::post);
+    CHECK(body_of(h.request(0)) == json::parse(R"({"TableName":"tbl"})"));
+    CHECK(header(h.request(0), "Prefer") == "return-no-content");
+    check_envelope(h.request(0));
+}
+
+TEST_CASE("a table that stays being deleted ends create_table with timeout", "[azure]") {
+    harness h;
+    h.config.table_wait_timeout = 20ms;
+    h.fake->answer_with([](const http_request&) {
+        return fake_transport::response(409, azure_error_body("TableBeingDeleted"), {{"x-ms-error-code", "TableBeingDeleted"}});
+    });
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.db().create_table(table, {}); }); }).condition() ==
+          errc::timeout);
+}
+
+TEST_CASE("list_tables follows NextTableName, also past an empty page, and sorts", "[azure]") {
+    harness h;
+    h.respond(200, R"({"value":[{"TableName":"b"},{"TableName":"a"}]})", {{"x-ms-continuation-NextTableName", "c+/="}});
+    h.respond(200, R"({"value":[]})", {{"x-ms-continuation-NextTableName", "d"}});
+    h.respond(200, R"({"value":[{"TableName":"d"}]})");
+    const auto names = test::run([&](auto&) { return h.db().list_tables({}); });
+    CHECK(names == std::vector<std::string>{"a", "b", "d"});
+    REQUIRE(h.sent() == 3);
+    CHECK(std::string(h.request(0).target()) == "/devstoreaccount1/Tables?$top=1000");
+    CHECK(std::string(h.request(1).target()) == "/devstoreaccount1/Tables?$top=1000&NextTableName=c%2B%2F%3D");
+    CHECK(std::string(h.request(2).target()) == "/devstoreaccount1/Tables?$top=1000&NextTableName=d");
+}
+
+TEST_CASE("update_throughput is invalid_argument on Azure and sends nothing", "[azure]") {
+    harness h;
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.db().update_throughput(table, 5, 5, {}); }); });
+    CHECK(e.condition() == errc::invalid_argument);
+    CHECK(std::string(e.what()).find("no provisioned throughput") != std::string::npos);
+    CHECK(h.sent() == 0);
+}
+
+TEST_CASE("auth errors are auth_failed whatever Azure calls them; ServerBusy is retried as throttling", "[azure]") {
+    for (const char* code : {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationPermissionMismatch"}) {
+        harness h;
+        h.respond(403, "<?xml version=\"1.0\"?><Error><Code>x</Code></Error>", {{"x-ms-error-code", code}});
+        const auto e = expect_error([&] { test::run([&](auto&) { return h.db().get(table, "k", {}); }); });
+        CHECK(e.condition() == errc::auth_failed);
+        CHECK(h.sent() == 1);
+    }
+    harness busy;
+    busy.error(503, "ServerBusy").error(503, "ServerBusy").respond(204);
+    test::run([&](auto&) { return busy.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    CHECK(busy.sent() == 3);
+}
+
+TEST_CASE("no credentials is invalid_argument and nothing is sent", "[azure]") {
+    harness h;
+    h.config.account_key.clear();
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.db().get(table, "k", {}); }); });
+    CHECK(e.condition() == errc::invalid_argument);
+    CHECK(h.sent() == 0);
+}
+
+TEST_CASE("a malformed account key is invalid_argument at construction, without echoing it", "[azure]") {
+    harness h;
+    h.config.account_key = "not*base64*s3cr3t";
+    const auto e = expect_error([&] { h.db(); });
+    CHECK(e.condition() == errc::invalid_argument);
+    CHECK(std::string(e.what()).find("s3cr3t") == std::string::npos);
+}
+
+// ---------------------------------------------------------------- validation
+
+TEST_CASE("Azure table names are 3 to 63 letters and digits starting with a letter, and not 'tables'", "[azure]") {
+    harness h;
+    for (const char* bad : {"ab", "1abc", "ab-c", "ab_c", "Tables", "tables"})
+        CHECK(expect_error([&] { h.db().check_table_name(bad); }).condition() == errc::invalid_argument);
+    CHECK(expect_error([&] { h.db().check_table_name(std::string(64, 'a')); }).condition() == errc::invalid_argument);
+    h.db().check_table_name("abc");
+    h.db().check_table_name("A" + std::string(62, '9'));
+}
+
+TEST_CASE("Azure keys may not hold / \\ # ? and hold at most 1 KiB counted in UTF-16", "[azure]") {
+    harness h;
+    for (const char* bad : {"a/b", "a\\b", "a#b", "a?b"})
+        CHECK(expect_error([&] { h.db().check_key("key", bad); }).condition() == errc::invalid_argument);
+    h.db().check_key("key", std::string(512, 'k'));
+    CHECK(expect_error([&] { h.db().check_key("key", std::string(513, 'k')); }).condition() == errc::invalid_argument);
+    // 256 four-byte characters are 512 UTF-16 units (surrogate pairs): the limit.
+    std::string emoji;
+    for (int i = 0; i < 256; ++i) emoji += "\xF0\x9F\x98\x80";
+    h.db().check_key("key", emoji);
+    CHECK(expect_error([&] { h.db().check_key("key", emoji + "x"); }).condition() == errc::invalid_argument);
+}
+
+TEST_CASE("an Azure property over 64 KiB is refused: text counts 2 bytes per UTF-16 unit, bytes count as they are",
+          "[azure]") {
+    harness h;
+    h.db().check_item("k", value{value::kind::text, std::string(32768, 'x')});
+    CHECK(expect_error([&] { h.db().check_item("k", value{value::kind::text, std::string(32769, 'x')}); }).condition() ==
+          errc::invalid_argument);
+    h.db().check_item("k", value{value::kind::binary, std::string(65536, 'x')});
+    CHECK(expect_error([&] { h.db().check_item("k", value{value::kind::binary, std::string(65537, 'x')}); })
+              .condition() == errc::invalid_argument);
+}
+
+// ---------------------------------------------------------------- counters
+
+TEST_CASE("incr of a missing shard inserts it with its value and a write record", "[azure]") {
+    harness h;
+    h.error(404, "ResourceNotFound");
+    h.respond(204);
+    const auto v = test::run([&](auto&) { return h.incr("hits", {.amount = 5}); });
+    CHECK(v == 5);
+    REQUIRE(h.sent() == 2);
+    CHECK(h.request(1).method() == http::verb::post);
+    CHECK(std::string(h.request(1).target()) == "/devstoreaccount1/tbl");
+    const auto body = body_of(h.request(1));
+    CHECK(body.at("PartitionKey") == "hits_shard_1");
+    CHECK(body.at("data") == "5");
+    CHECK(body.at("data@odata.type") == "Edm.Int64");
+    CHECK(body.at("seq") == "1");
+    CHECK(body.at("ops").as_string().size() == 16);
+    check_envelope(h.request(1));
+}
+
+TEST_CASE("incr of an existing shard writes it back with If-Match on the ETag it read", "[azure]") {
+    harness h;
+    write_record r;
+    r = r.after("aaaaaaaaaaaaaaaa");
+    h.respond(200, shard_entity("hits_shard_1", 41, r), {{"ETag", "W/\"datetime'1'\""}});
+    h.respond(204);
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 42);
+    CHECK(h.request(1).method() == http::verb::put);
+    CHECK(header(h.request(1), "If-Match") == "W/\"datetime'1'\"");
+    const auto body = body_of(h.request(1));
+    CHECK(body.at("data") == "42");
+    CHECK(body.at("seq") == "2");
+    const auto ops = write_record::decode_ops(body.at("ops").as_string());
+    REQUIRE(ops.size() == 2);
+    CHECK(ops[0] == "aaaaaaaaaaaaaaaa");
+}
+
+TEST_CASE("incr that loses its ETag to another writer reads again and retries", "[azure]") {
+    harness h;
+    h.respond(200, shard_entity("hits_shard_1", 1), {{"ETag", "W/\"a\""}});
+    h.error(412, "UpdateConditionNotSatisfied");
+    h.respond(200, shard_entity("hits_shard_1", 2), {{"ETag", "W/\"b\""}});
+    h.respond(204);
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 3);
+    CHECK(header(h.request(3), "If-Match") == "W/\"b\"");
+}
+
+TEST_CASE("incr that keeps losing to other writers ends in condition_failed, not applied", "[azure]") {
+    harness h;
+    h.config.max_write_conflicts = 3;
+    int reads = 0;
+    h.fake->answer_with([&](const http_request& r) {
+        if (r.method() == http::verb::get)
+            return fake_transport::response(200, shard_entity("hits_shard_1", reads++), {{"ETag", "W/\"x\""}});
+        return fake_transport::response(412, azure_error_body("UpdateConditionNotSatisfied"),
+                                        {{"x-ms-error-code", "UpdateConditionNotSatisfied"}});
+    });
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::condition_failed);
+}
+
+// The write's outcome is unknown (the connection broke after sending), the
+// retry loop sends it again, the ETag has moved: did the first land?
+TEST_CASE("a write re-sent after an unknown outcome that finds its op in the record is applied once", "[azure]") {
+    harness h;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, /*request_written=*/true);
+    h.error(412, "UpdateConditionNotSatisfied");
+    // The first attempt did land: the shard holds its op id.
+    h.fake->answer_with([&](const http_request&) {
+        const auto ops = write_record::decode_ops(body_of(h.request(1)).at("ops").as_string());
+        write_record landed;
+        landed.seq = 1;
+        landed.ops = ops;
+        return fake_transport::response(200, shard_entity("hits_shard_1", 11, landed), {{"ETag", "W/\"b\""}});
+    });
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
+    REQUIRE(h.sent() == 4);  // read, write, re-send, read: nothing written twice
+    CHECK(h.request(3).method() == http::verb::get);
+}
+
+TEST_CASE("a write re-sent after an unknown outcome that finds another writer's op in its place is retried", "[azure]") {
+    harness h;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, true);
+    h.error(412, "UpdateConditionNotSatisfied");
+    write_record other;
+    other = other.after("bbbbbbbbbbbbbbbb");  // seq 1: the slot our write wanted
+    h.respond(200, shard_entity("hits_shard_1", 20, other), {{"ETag", "W/\"b\""}});
+    h.respond(204);
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 21);
+    REQUIRE(h.sent() == 5);
+    CHECK(header(h.request(4), "If-Match") == "W/\"b\"");
+}
+
+TEST_CASE("a write whose record moved on by more than its capacity is ambiguous", "[azure]") {
+    harness h;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, true);
+    h.error(412, "UpdateConditionNotSatisfied");
+    write_record far;
+    for (int i = 0; i < 40; ++i) far = far.after("cccccccccccccc" + std::to_string(10 + i));
+    h.respond(200, shard_entity("hits_shard_1", 50, far), {{"ETag", "W/\"b\""}});
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::ambiguous);
+}
+
+TEST_CASE("the write record keeps the last 32 op ids and knows which writes it can vouch for", "[azure]") {
+    write_record r;
+    for (int i = 1; i <= 40; ++i) r = r.after("op" + std::to_string(i));
+    CHECK(r.seq == 40);
+    REQUIRE(r.ops.size() == write_record::capacity);
+    CHECK(r.ops.front() == "op9");
+    CHECK(r.fate_of("op40", 40) == write_record::fate::applied);
+    CHECK(r.fate_of("mine", 41) == write_record::fate::not_applied);  // not reached yet
+    CHECK(r.fate_of("mine", 9) == write_record::fate::not_applied);   // op9 holds write 9
+    CHECK(r.fate_of("mine", 8) == write_record::fate::unknown);       // fell out of the record
+    CHECK(write_record::decode_ops(r.encode_ops()) == r.ops);
+    CHECK(write_record::decode_ops("").empty());
+}
+
+TEST_CASE("the shard count is inserted when missing, raised with If-Match, and left alone when large enough",
+          "[azure]") {
+    harness h;
+    // incr with 4 shards: the count is missing, inserted.
+    h.error(404, "ResourceNotFound").respond(204);
+    h.fake->answer_with([](const http_request& r) {
+        if (r.method() == http::verb::get)
+            return fake_transport::response(404, azure_error_body("ResourceNotFound"), {{"x-ms-error-code", "ResourceNotFound"}});
+        return fake_transport::response(204);
+    });
+    test::run([&](auto&) { return h.incr("hits", {.shard_count = 4}); });
+    CHECK(std::string(h.request(1).target()) == "/devstoreaccount1/tbl");
+    CHECK(body_of(h.request(1)).at("PartitionKey") == "hits_shards");
+    CHECK(body_of(h.request(1)).at("shards") == "4");
+    CHECK(body_of(h.request(1)).at("shards@odata.type") == "Edm.Int64");
+
+    // Another engine finds 10 recorded: asking for 4 writes nothing.
+    harness other;
+    other.respond(200, R"({"PartitionKey":"hits_shards","RowKey":"","shards@odata.type":"Edm.Int64","shards":"10"})",
+                  {{"ETag", "W/\"s\""}});
+    other.fake->answer_with([](const http_request& r) {
+        if (r.method() == http::verb::get)
+            return fake_transport::response(404, azure_error_body("ResourceNotFound"), {{"x-ms-error-code", "ResourceNotFound"}});
+        return fake_transport::response(204);
+    });
+    test::run([&](auto&) { return other.incr("hits", {.shard_count = 4}); });
+    CHECK(other.request(1).method() == http::verb::get);  // straight on to the shard
+}
+
+TEST_CASE("get_count reads the recorded count and every shard with point reads", "[azure]") {
+    harness h;
+    std::map<std::string, std::string> entities{
+        {"hits_shards", R"({"PartitionKey":"hits_shards","RowKey":"","shards@odata.type":"Edm.Int64","shards":"150"})"}};
+    for (int i = 1; i <= 150; ++i)
+        entities["hits_shard_" + std::to_string(i)] = shard_entity("hits_shard_" + std::to_string(i), i);
+    h.config.max_concurrent_reads = 8;
+    h.fake->answer_with([&](const http_request& r) {
+        const std::string target(r.target());
+        const auto start = target.find("PartitionKey='") + 14;
+        const std::string key = target.substr(start, target.find('\'', start) - start);
+        const auto it = entities.find(key);
+        if (it == entities.end())
+            return fake_transport::response(404, azure_error_body("ResourceNotFound"), {{"x-ms-error-code", "ResourceNotFound"}});
+        return fake_transport::response(200, it->second, {{"ETag", "W/\"e\""}});
+    });
+    CHECK(test::run([&](auto&) { return h.count("hits"); }) == 150 * 151 / 2);
+    CHECK(h.sent() == 2 + 149);  // the count and shard 1, then shards 2..150
+    std::set<std::string> targets;
+    for (const auto& r : h.fake->requests()) targets.insert(std::string(r.target()));
+    CHECK(targets.size() == 151);
+}
