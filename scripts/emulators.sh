@@ -4,6 +4,8 @@
 #   gateway       SigV4-verifying proxy in front of it      127.0.0.1:$SDS_GATEWAY_PORT (18001)
 #                 (tests/integration/gateway.mjs; DynamoDB clients talk to this one)
 #   azurite       Azure Table Storage emulator, in memory   127.0.0.1:$SDS_AZURITE_TABLE_PORT (18002)
+#   azurite-tls   the same over HTTPS, with a CA and server  127.0.0.1:$SDS_AZURITE_TLS_PORT (18003)
+#                 certificate made at start ($SDS_EMULATOR_DIR/tls/ca.pem)
 #
 #   scripts/emulators.sh start    (re)start all three; prints the client environment as
 #                                 `export` lines on stdout (progress goes to stderr), so
@@ -11,14 +13,14 @@
 #   scripts/emulators.sh stop     stop exactly the processes recorded in the state dir
 #   scripts/emulators.sh status   one line per server; exit 0 only if all are running
 #
-# Environment: SDS_DYNALITE_PORT, SDS_GATEWAY_PORT, SDS_AZURITE_TABLE_PORT (ports),
+# Environment: SDS_DYNALITE_PORT, SDS_GATEWAY_PORT, SDS_AZURITE_TABLE_PORT, SDS_AZURITE_TLS_PORT (ports),
 # SDS_TEST_ACCESS_KEY_ID / SDS_TEST_SECRET_ACCESS_KEY (credentials the gateway accepts,
 # default AKIDSDSTEST / sds-test-secret), SDS_DYNALITE_CREATE_MS (dynalite --createTableMs,
 # default 0), SDS_DYNALITE_DELETE_MS / SDS_DYNALITE_UPDATE_MS (--deleteTableMs /
 # --updateTableMs, default dynalite's own 500), SDS_EMULATOR_DIR (PID files, logs, env.sh;
 # default $REPO/build/emulators). The exports are also written to $SDS_EMULATOR_DIR/env.sh.
 # Each server is `node` run directly in the background, so the recorded PID is the server.
-# Needs only bash, coreutils and node; everything listens on 127.0.0.1 only.
+# Needs only bash, coreutils, openssl and node; everything listens on 127.0.0.1 only.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,12 +28,13 @@ state=${SDS_EMULATOR_DIR:-$repo/build/emulators}
 dynalite_port=${SDS_DYNALITE_PORT:-18000}
 gateway_port=${SDS_GATEWAY_PORT:-18001}
 azurite_port=${SDS_AZURITE_TABLE_PORT:-18002}
+azurite_tls_port=${SDS_AZURITE_TLS_PORT:-18003}
 access_key_id=${SDS_TEST_ACCESS_KEY_ID:-AKIDSDSTEST}
 secret_access_key=${SDS_TEST_SECRET_ACCESS_KEY:-sds-test-secret}
 region=us-east-1
 # Azurite's well-known development account key (public, documented by Microsoft).
 azurite_key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-servers=(dynalite gateway azurite)
+servers=(dynalite gateway azurite azurite-tls)
 start_timeout=30
 
 say() { echo "emulators: $*" >&2; }
@@ -42,6 +45,7 @@ port_of() {
         dynalite) echo "$dynalite_port" ;;
         gateway) echo "$gateway_port" ;;
         azurite) echo "$azurite_port" ;;
+        azurite-tls) echo "$azurite_tls_port" ;;
     esac
 }
 port_var_of() {
@@ -49,6 +53,7 @@ port_var_of() {
         dynalite) echo SDS_DYNALITE_PORT ;;
         gateway) echo SDS_GATEWAY_PORT ;;
         azurite) echo SDS_AZURITE_TABLE_PORT ;;
+        azurite-tls) echo SDS_AZURITE_TLS_PORT ;;
     esac
 }
 # What identifies each server's command line (guards against a recycled PID).
@@ -56,7 +61,8 @@ signature_of() {
     case $1 in
         dynalite) echo "node_modules/dynalite/cli.js" ;;
         gateway) echo "tests/integration/gateway.mjs" ;;
-        azurite) echo "node_modules/azurite/dist/src/table/main.js" ;;
+        azurite) echo "node_modules/azurite/dist/src/table/main.js --tableHost 127.0.0.1 --tablePort $azurite_port " ;;
+        azurite-tls) echo "node_modules/azurite/dist/src/table/main.js --tableHost 127.0.0.1 --tablePort $azurite_tls_port " ;;
     esac
 }
 
@@ -113,7 +119,7 @@ stop_one() {
 stop_all() {
     # Front to back: the gateway before the dynalite behind it.
     local name
-    for name in gateway azurite dynalite; do stop_one "$name"; done
+    for name in gateway azurite azurite-tls dynalite; do stop_one "$name"; done
 }
 
 # start_one NAME WORKDIR ARGS...: node ARGS in the background, output to NAME.log, PID recorded.
@@ -142,6 +148,24 @@ wait_for() {
     return 1
 }
 
+# A CA and a server certificate it signs, for 127.0.0.1 and localhost, made
+# afresh at every start (nothing secret is committed).
+make_tls() {
+    local dir=$1
+    command -v openssl >/dev/null || die "openssl is not installed (scripts/setup.sh installs it)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
+        -subj "/CN=sds emulator test CA" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$dir/server.key" -out "$dir/server.csr" \
+        -subj "/CN=127.0.0.1" 2>/dev/null
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -out "$dir/server.pem" -days 2 -sha256 -extfile "$dir/server.ext" 2>/dev/null
+}
+
 client_env() {
     cat <<EOF
 export AWS_ACCESS_KEY_ID=$access_key_id
@@ -150,22 +174,23 @@ export AWS_REGION=$region
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$gateway_port
 export SDS_DYNALITE_URL=http://127.0.0.1:$dynalite_port
 export AZURE_STORAGE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$azurite_key;TableEndpoint=http://127.0.0.1:$azurite_port/devstoreaccount1;'
+export SDS_AZURITE_TLS_URL=https://127.0.0.1:$azurite_tls_port/devstoreaccount1
+export SDS_AZURITE_CA_FILE=$state/tls/ca.pem
 EOF
 }
 
 start() {
     command -v node >/dev/null || die "node is not installed (scripts/setup.sh installs it)"
     local name
-    for name in dynalite azurite; do
-        [[ -f $repo/$(signature_of "$name") ]] ||
-            die "$repo/$(signature_of "$name") is missing; run scripts/setup.sh (npm ci) first"
+    for script in node_modules/dynalite/cli.js node_modules/azurite/dist/src/table/main.js; do
+        [[ -f $repo/$script ]] || die "$repo/$script is missing; run scripts/setup.sh (npm ci) first"
     done
-    for var in SDS_DYNALITE_PORT SDS_GATEWAY_PORT SDS_AZURITE_TABLE_PORT; do
+    for var in SDS_DYNALITE_PORT SDS_GATEWAY_PORT SDS_AZURITE_TABLE_PORT SDS_AZURITE_TLS_PORT; do
         local value=${!var:-}
         [[ -z $value || ($value =~ ^[0-9]+$ && $value -gt 0 && $value -lt 65536) ]] || die "$var=$value is not a port"
     done
-    [[ $dynalite_port != "$gateway_port" && $dynalite_port != "$azurite_port" && $gateway_port != "$azurite_port" ]] ||
-        die "the three ports must differ (dynalite $dynalite_port, gateway $gateway_port, azurite $azurite_port)"
+    [[ $(printf '%s\n' "$dynalite_port" "$gateway_port" "$azurite_port" "$azurite_tls_port" | sort -u | wc -l) == 4 ]] ||
+        die "the four ports must differ (dynalite $dynalite_port, gateway $gateway_port, azurite $azurite_port, azurite-tls $azurite_tls_port)"
 
     mkdir -p "$state"
     stop_all                                  # idempotent: replace whatever we started before
@@ -182,9 +207,10 @@ start() {
     # If anything fails from here on, do not leave half the set running.
     trap 'say "start failed; stopping what was started"; stop_all' ERR
 
-    local azurite_dir=$state/azurite
-    rm -rf "$azurite_dir"
-    mkdir -p "$azurite_dir"
+    local azurite_dir=$state/azurite azurite_tls_dir=$state/azurite-tls
+    rm -rf "$azurite_dir" "$azurite_tls_dir"
+    mkdir -p "$azurite_dir" "$azurite_tls_dir"
+    make_tls "$state/tls"
 
     say "starting dynalite on 127.0.0.1:$dynalite_port"
     local dynalite_args=(--port "$dynalite_port" --host 127.0.0.1 --createTableMs "${SDS_DYNALITE_CREATE_MS:-0}")
@@ -198,6 +224,10 @@ start() {
     start_one azurite "$azurite_dir" "$repo/node_modules/azurite/dist/src/table/main.js" \
         --tableHost 127.0.0.1 --tablePort "$azurite_port" --inMemoryPersistence \
         --disableTelemetry --skipApiVersionCheck --loose
+    say "starting azurite (table service, HTTPS) on 127.0.0.1:$azurite_tls_port"
+    start_one azurite-tls "$azurite_tls_dir" "$repo/node_modules/azurite/dist/src/table/main.js" \
+        --tableHost 127.0.0.1 --tablePort "$azurite_tls_port" --inMemoryPersistence \
+        --disableTelemetry --skipApiVersionCheck --loose --cert "$state/tls/server.pem" --key "$state/tls/server.key"
 
     wait_for dynalite
     say "starting gateway on 127.0.0.1:$gateway_port -> dynalite"
@@ -206,6 +236,7 @@ start() {
         --secret-access-key "$secret_access_key" --region "$region"
     wait_for gateway
     wait_for azurite
+    wait_for azurite-tls
     trap - ERR
 
     client_env >"$state/env.sh"

@@ -1,7 +1,9 @@
-// The datastore on DynamoDB end to end: dynalite behind a gateway that checks
-// every request's SigV4 signature with AWS's own JavaScript signer, both
-// started by the CTest fixture `emulators` (scripts/emulators.sh). The client
-// environment (AWS_ENDPOINT_URL_DYNAMODB, credentials) comes from the fixture.
+// What only DynamoDB has, end to end: provisioned and on-demand tables, the
+// gateway's SigV4 verdicts, and interoperability with AWS's JavaScript SDK.
+// dynalite behind a gateway that checks every request's SigV4 signature with
+// AWS's own JavaScript signer, both started by the CTest fixture `emulators`
+// (scripts/emulators.sh). The scenarios every engine shares are in
+// datastore_test.cpp.
 #include <catch2/catch.hpp>
 
 #include <sds/datastore.hpp>
@@ -130,164 +132,6 @@ TEST_CASE("tables are created, listed, updated and deleted, and an existing tabl
     CHECK(std::count(after.begin(), after.end(), provisioned) == 0);
 }
 
-TEST_CASE("text and binary values round-trip, and missing data is not an error", "[dynamodb]") {
-    const std::string t = table_name("values");
-    const sds::bytes binary{0x00, 0x01, 0xff, 0x80, 0x7f};
-    const std::string text = "héllo \"wörld\" ✓ — 日本語";
-    run([&](sds::datastore& db) -> asio::awaitable<void> {
-        co_await db.create_table(t);
-        co_await db.set_data(t, "text", text);
-        co_await db.set_data(t, "binary", binary);
-        const auto got_text = co_await db.get_value(t, "text");
-        const auto got_binary = co_await db.get_value(t, "binary");
-        const auto missing = co_await db.get_data(t, "missing");
-        REQUIRE(got_text);
-        CHECK(got_text->data == text);
-        CHECK_FALSE(got_text->is_binary());
-        REQUIRE(got_binary);
-        CHECK(got_binary->is_binary());
-        CHECK(got_binary->as_bytes() == binary);
-        CHECK_FALSE(missing);
-        co_await db.set_data(t, "text", std::string("replaced"));
-        const auto replaced = co_await db.get_data(t, "text");
-        CHECK(replaced == std::optional<std::string>("replaced"));
-        co_await db.delete_data(t, "text");
-        co_await db.delete_data(t, "never-there");
-        const auto deleted = co_await db.get_data(t, "text");
-        CHECK_FALSE(deleted);
-        co_await db.delete_table(t);
-    });
-}
-
-TEST_CASE("the seed's counter scenario: incr 1, +2, then sharded by 10 counts 4", "[dynamodb]") {
-    const std::string t = table_name("seed");
-    const auto result = run([&](sds::datastore& db) -> asio::awaitable<std::array<std::int64_t, 5>> {
-        co_await db.create_table(t);
-        std::array<std::int64_t, 5> r{};
-        r[0] = co_await db.incr(t, "counter");
-        r[1] = co_await db.incr(t, "counter", {.amount = 2});
-        co_await db.incr(t, "counter", {.shard_count = 10});
-        r[2] = co_await db.get_count(t, "counter");
-        co_await db.delete_counter(t, "counter");
-        r[3] = co_await db.get_count(t, "counter");
-        r[4] = co_await db.get_count(t, "never-counted");
-        co_await db.delete_table(t);
-        co_return r;
-    });
-    CHECK(result[0] == 1);
-    CHECK(result[1] == 3);
-    CHECK(result[2] == 4);
-    CHECK(result[3] == 0);
-    CHECK(result[4] == 0);
-}
-
-TEST_CASE("20 concurrent unsharded increments count exactly 20", "[dynamodb]") {
-    const std::string t = table_name("concurrent");
-    const auto total = run([&](sds::datastore& db) -> asio::awaitable<std::int64_t> {
-        co_await db.create_table(t);
-        auto ex = co_await asio::this_coro::executor;
-        std::vector<std::future<std::int64_t>> done;
-        for (int i = 0; i < 20; ++i) done.push_back(asio::co_spawn(ex, db.incr(t, "hits"), asio::use_future));
-        // The futures complete on this io_context: wait without blocking it.
-        std::vector<std::int64_t> seen;
-        for (auto& f : done) {
-            while (f.wait_for(0s) != std::future_status::ready) {
-                asio::steady_timer tick(ex, 5ms);
-                co_await tick.async_wait(asio::use_awaitable);
-            }
-            seen.push_back(f.get());
-        }
-        std::sort(seen.begin(), seen.end());
-        for (int i = 0; i < 20; ++i) CHECK(seen[static_cast<std::size_t>(i)] == i + 1);  // every value returned once
-        const auto n = co_await db.get_count(t, "hits");
-        co_await db.delete_table(t);
-        co_return n;
-    });
-    CHECK(total == 20);
-}
-
-TEST_CASE("a counter over 100 shards and 50 writers over 60 shards on a thread pool count exactly", "[dynamodb]") {
-    const std::string t = table_name("shards");
-    asio::thread_pool threads(4);
-    sds::datastore db(threads.get_executor(), sds::dynamodb_config::from_env());
-    asio::co_spawn(threads, db.create_table(t), asio::use_future).get();
-
-    std::vector<std::future<void>> writers;
-    for (int i = 0; i < 150; ++i)
-        writers.push_back(asio::co_spawn(threads, [&]() -> asio::awaitable<void> {
-            co_await db.incr(t, "hundred", {.amount = 2, .shard_count = 100});
-        }, asio::use_future));
-    for (int w = 0; w < 50; ++w)
-        writers.push_back(asio::co_spawn(threads, [&]() -> asio::awaitable<void> {
-            for (int i = 0; i < 6; ++i) co_await db.incr(t, "sixty", {.shard_count = 60});
-        }, asio::use_future));
-    for (auto& f : writers) f.get();
-
-    CHECK(asio::co_spawn(threads, db.get_count(t, "hundred"), asio::use_future).get() == 300);
-    CHECK(asio::co_spawn(threads, db.get_count(t, "sixty"), asio::use_future).get() == 300);
-    asio::co_spawn(threads, db.delete_table(t), asio::use_future).get();
-    threads.join();
-}
-
-TEST_CASE("a counter with 1000 shards is counted exactly with concurrent batch reads and deleted whole", "[dynamodb]") {
-    const std::string t = table_name("thousand");
-    const auto counts = run([&](sds::datastore& db) -> asio::awaitable<std::pair<std::int64_t, std::int64_t>> {
-        co_await db.create_table(t, {.on_demand = true});
-        for (int i = 0; i < 400; ++i) co_await db.incr(t, "big", {.amount = 3, .shard_count = 1000});
-        const auto total = co_await db.get_count(t, "big");
-        co_await db.delete_counter(t, "big");
-        const auto after = co_await db.get_count(t, "big");
-        co_await db.delete_table(t);
-        co_return std::pair{total, after};
-    });
-    CHECK(counts.first == 1200);
-    CHECK(counts.second == 0);
-}
-
-TEST_CASE("a time-series table resolves per day and reads and deletes fall back to the previous day", "[dynamodb]") {
-    const std::string pattern = table_name("ts") + "_%Y%m%d";
-    const auto day1 = std::chrono::sys_days(std::chrono::year(2026) / 11 / 24) + 10h;
-    const auto day2 = day1 + 24h;
-    const auto r = run([&](sds::datastore& db) -> asio::awaitable<std::vector<std::optional<std::string>>> {
-        co_await db.create_table(pattern, {.at = day1});
-        co_await db.set_data(pattern, "k", std::string("from day 1"), {.at = day1});
-        co_await db.incr(pattern, "c", {.amount = 5, .at = day1});
-        std::vector<std::optional<std::string>> seen;
-        seen.push_back(co_await db.get_data(pattern, "k", {.at = day1}));
-        seen.push_back(co_await db.get_data(pattern, "k", {.at = day2}));  // day 2's table does not exist yet
-        const auto count = co_await db.get_count(pattern, "c", {.at = day2});
-        seen.push_back(std::to_string(count));
-        co_await db.delete_data(pattern, "k", {.at = day2});
-        seen.push_back(co_await db.get_data(pattern, "k", {.at = day1}));
-        const auto tables = co_await db.list_tables();
-        seen.push_back(std::count(tables.begin(), tables.end(), table_name("ts") + "_20261124") == 1 ? "listed" : "missing");
-        co_await db.delete_table(pattern, {.at = day1});
-        co_return seen;
-    });
-    REQUIRE(r.size() == 5);
-    CHECK(r[0] == std::optional<std::string>("from day 1"));
-    CHECK(r[1] == std::optional<std::string>("from day 1"));
-    CHECK(r[2] == std::optional<std::string>("5"));
-    CHECK_FALSE(r[3]);
-    CHECK(r[4] == std::optional<std::string>("listed"));
-}
-
-TEST_CASE("operations on a missing table report table_not_found", "[dynamodb]") {
-    const std::string t = table_name("missing");
-    for (auto op : std::vector<std::function<asio::awaitable<void>(sds::datastore&)>>{
-             [&](sds::datastore& db) -> asio::awaitable<void> { co_await db.get_data(t, "k"); },
-             [&](sds::datastore& db) -> asio::awaitable<void> { co_await db.set_data(t, "k", std::string("v")); },
-             [&](sds::datastore& db) -> asio::awaitable<void> { co_await db.incr(t, "c"); },
-             [&](sds::datastore& db) -> asio::awaitable<void> { co_await db.get_count(t, "c"); },
-             [&](sds::datastore& db) -> asio::awaitable<void> { co_await db.delete_table(t); },
-         }) {
-        const auto e = expect_error([&] { run(op); });
-        CHECK(e.condition() == sds::errc::table_not_found);
-        CHECK(e.diag().service_code == "ResourceNotFoundException");
-        CHECK(e.diag().http_status == 400);
-    }
-}
-
 TEST_CASE("the gateway rejects a wrong signature and sds reports it as auth_failed without retrying", "[dynamodb]") {
     const auto [verified_before, rejected_before] = gateway_stats();
     asio::io_context io;
@@ -369,27 +213,3 @@ TEST_CASE("what the official JavaScript SDK writes in the documented layout, sds
     CHECK(std::get<2>(r) == 13);
 }
 
-TEST_CASE("a sharded counter stays exact when another process deletes it between increments", "[dynamodb]") {
-    const std::string t = table_name("two_processes");
-    asio::io_context io;
-    // Two datastores stand for two processes: each has its own shard cache.
-    sds::datastore writer(io.get_executor(), sds::dynamodb_config::from_env());
-    sds::datastore other(io.get_executor(), sds::dynamodb_config::from_env());
-    auto f = asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<std::pair<std::int64_t, std::int64_t>> {
-            co_await writer.create_table(t);
-            for (int i = 0; i < 10; ++i) co_await writer.incr(t, "c", {.shard_count = 10});
-            co_await other.delete_counter(t, "c");
-            for (int i = 0; i < 20; ++i) co_await writer.incr(t, "c", {.shard_count = 10});
-            const auto seen_by_writer = co_await writer.get_count(t, "c");
-            const auto seen_by_other = co_await other.get_count(t, "c");
-            co_await writer.delete_table(t);
-            co_return std::pair{seen_by_writer, seen_by_other};
-        },
-        asio::use_future);
-    io.run();
-    const auto [by_writer, by_other] = f.get();
-    CHECK(by_writer == 20);
-    CHECK(by_other == 20);
-}

@@ -238,7 +238,7 @@ TEST_CASE("delete_data deletes with If-Match * and deleting nothing is not an er
     check_envelope(h.request(0));
 }
 
-TEST_CASE("create_table posts the name; an existing table is fine, one being deleted is waited out", "[azure]") {
+TEST_CASE("create_table posts the name: an existing table is fine, one being deleted is waited out", "[azure]") {
     harness h;
     h.respond(204).error(409, "TableAlreadyExists").error(409, "TableBeingDeleted").error(409, "TableBeingDeleted").respond(204);
     test::run([&](auto&) { return h.db().create_table(table, {}); });
@@ -283,7 +283,7 @@ TEST_CASE("update_throughput is invalid_argument on Azure and sends nothing", "[
     CHECK(h.sent() == 0);
 }
 
-TEST_CASE("auth errors are auth_failed whatever Azure calls them; ServerBusy is retried as throttling", "[azure]") {
+TEST_CASE("auth errors are auth_failed whatever Azure calls them, and ServerBusy is retried as throttling", "[azure]") {
     for (const char* code : {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationPermissionMismatch"}) {
         harness h;
         h.respond(403, "<?xml version=\"1.0\"?><Error><Code>x</Code></Error>", {{"x-ms-error-code", code}});

@@ -83,7 +83,7 @@ TEST_CASE("from_env falls back to AWS_DEFAULT_REGION and AWS_ENDPOINT_URL, then 
     CHECK(c.credentials.access_key_id.empty());
 }
 
-TEST_CASE("constructing a datastore opens nothing; a malformed endpoint is refused at once", "[config]") {
+TEST_CASE("constructing a datastore opens nothing, and a malformed endpoint is refused at once", "[config]") {
     boost::asio::io_context io;
     sds::dynamodb_config c;
     c.endpoint = "http://127.0.0.1:9";  // nothing listens there: construction must not notice

@@ -173,7 +173,7 @@ TEST_CASE("a final error of a write reaches every caller it carried", "[combiner
     CHECK(shard.value == 0);
 }
 
-TEST_CASE("a follower cancelled while its write is in flight is ambiguous at once; the write goes on", "[combiner]") {
+TEST_CASE("a follower cancelled while its write is in flight is ambiguous at once, and the write goes on", "[combiner]") {
     fake_shard shard;
     shard.latency = 60ms;
     increments run;
