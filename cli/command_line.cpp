@@ -27,14 +27,18 @@ commands:
 
 options:
   --engine NAME    dynamodb or azure (default: $SDS_ENGINE, else dynamodb)
-  --endpoint URL   the service endpoint (default: $AWS_ENDPOINT_URL_DYNAMODB,
-                   else $AWS_ENDPOINT_URL, else AWS's endpoint for $AWS_REGION)
+  --endpoint URL   the service endpoint (dynamodb: $AWS_ENDPOINT_URL_DYNAMODB,
+                   else $AWS_ENDPOINT_URL, else AWS's endpoint for $AWS_REGION;
+                   azure: the connection string's, else $SDS_AZURE_TABLE_ENDPOINT,
+                   else https://$AZURE_STORAGE_ACCOUNT.table.core.windows.net)
   --timeout MS     a deadline for the operation, retries included
   --help           print this help
   --               ends the options (for a VALUE that starts with "--")
 
-Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-AWS_SESSION_TOKEN. Table names containing '%' are UTC strftime patterns.
+Credentials: dynamodb from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+AWS_SESSION_TOKEN; azure from AZURE_STORAGE_CONNECTION_STRING, else
+AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN.
+Table names containing '%' are UTC strftime patterns.
 
 Exit status: 0 ok, 1 not found, 2 usage or invalid argument,
 3 service or network error.

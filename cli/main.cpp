@@ -4,6 +4,7 @@
 #include "commands.hpp"
 
 #include <sds/datastore.hpp>
+#include <sds/azure_table_config.hpp>
 #include <sds/dynamodb_config.hpp>
 #include <sds/error.hpp>
 
@@ -46,12 +47,22 @@ std::string engine_name(const cli::command_line& cmd) {
     return "dynamodb";
 }
 
-int run(const cli::command_line& cmd) {
+// A datastore on the engine asked for, configured from the environment as
+// the vendors' tools are; --endpoint overrides the endpoint.
+sds::datastore make_datastore(asio::io_context& io, const std::string& engine, const cli::command_line& cmd) {
+    if (engine == "azure") {
+        sds::azure_table_config config = sds::azure_table_config::from_env();
+        if (cmd.endpoint) config.endpoint = *cmd.endpoint;
+        return {io.get_executor(), std::move(config)};
+    }
     sds::dynamodb_config config = sds::dynamodb_config::from_env();
     if (cmd.endpoint) config.endpoint = *cmd.endpoint;
+    return {io.get_executor(), std::move(config)};
+}
 
+int run(const cli::command_line& cmd, const std::string& engine) {
     asio::io_context io;
-    sds::datastore db{io.get_executor(), std::move(config)};
+    sds::datastore db = make_datastore(io, engine, cmd);
     std::exception_ptr failure;
     int status = cli::exit_status::ok;
     asio::co_spawn(io, cli::run_command(db, cmd, std::cout), [&](std::exception_ptr e, int s) {
@@ -80,18 +91,14 @@ int main(int argc, char* argv[]) {
     }
 
     const std::string engine = engine_name(cmd);
-    if (engine == "azure") {
-        std::cerr << "sds: the azure engine is not available in this build\n";
-        return cli::exit_status::usage;
-    }
-    if (engine != "dynamodb") {
+    if (engine != "dynamodb" && engine != "azure") {
         std::cerr << "sds: unknown engine '" << engine << "' (dynamodb or azure)\n\n" << cli::usage;
         return cli::exit_status::usage;
     }
 
     try {
         if (cmd.what == cli::command::set && cmd.args[2] == "-") cmd.args[2] = read_standard_input();
-        const int status = run(cmd);
+        const int status = run(cmd, engine);
         if (!std::cout.flush()) {
             std::cerr << "sds: cannot write standard output\n";
             return cli::exit_status::service_error;
