@@ -30,6 +30,12 @@ struct engine_limits {
 
 using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
 
+/// The deadline an operation's `timeout` option sets, counted from now.
+inline deadline_t deadline_of(const std::optional<std::chrono::milliseconds>& timeout) {
+    if (!timeout) return std::nullopt;
+    return std::chrono::steady_clock::now() + *timeout;
+}
+
 /// The numbers counter items hold, by key: a shard's `data`, a shard-count
 /// item's `shards` (README, "Data layout"). Keys with no item are absent.
 using counter_items = std::unordered_map<std::string, std::int64_t>;

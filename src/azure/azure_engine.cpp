@@ -5,6 +5,7 @@
 #include "counters/counter_keys.hpp"
 #include "counters/write_record.hpp"
 #include "retry/retry_policy.hpp"
+#include "transport/json_body.hpp"
 #include "transport/pooled_transport.hpp"
 #include "transport/request_executor.hpp"
 
@@ -218,7 +219,7 @@ public:
             if (!next.empty()) spec.query += "&NextTableName=" + odata::query_value(next);
             const call_result r = co_await send("QueryTables", spec, deadline);
             if (!ok(r)) fail("QueryTables", "", r);
-            const json::value page = parse_json("QueryTables", r);
+            const json::value page = json_body("QueryTables", r);
             const auto* list = page.is_object() ? page.get_object().if_contains("value") : nullptr;
             if (!list || !list->is_array()) protocol_failure("QueryTables", "no value list in the response", r);
             for (const auto& t : list->get_array()) {
@@ -384,20 +385,8 @@ public:
     }
 
 private:
-    static deadline_t deadline_of(const std::optional<std::chrono::milliseconds>& timeout) {
-        if (!timeout) return std::nullopt;
-        return steady::now() + *timeout;
-    }
-
     [[noreturn]] static void protocol_failure(std::string_view op, const std::string& why, const call_result& r) {
         throw error(errc::protocol_error, std::string(op) + ": " + why, r.diag);
-    }
-
-    static json::value parse_json(std::string_view op, const call_result& r) {
-        boost::system::error_code ec;
-        json::value v = json::parse(r.response.body(), ec);
-        if (ec) protocol_failure(op, "response is not JSON", r);
-        return v;
     }
 
     static sds::error lost_too_often(std::string_view op, unsigned conflicts) {
@@ -442,7 +431,7 @@ private:
         const call_result r = co_await send("GetEntity", spec, deadline);
         if (is(r, "ResourceNotFound")) co_return std::nullopt;
         if (!ok(r)) fail("GetEntity", table, r);
-        json::value v = parse_json("GetEntity", r);
+        json::value v = json_body("GetEntity", r);
         if (!v.is_object()) protocol_failure("GetEntity", "the entity is not a JSON object", r);
         read_entity_result e{std::move(v.get_object()), header(r.response, "ETag")};
         if (e.etag.empty()) {

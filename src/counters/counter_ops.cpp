@@ -14,11 +14,6 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-deadline_t deadline_of(const std::optional<std::chrono::milliseconds>& timeout) {
-    if (!timeout) return std::nullopt;
-    return steady::now() + *timeout;
-}
-
 std::uint32_t pick_shard(std::uint32_t n) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     return n <= 1 ? 1 : std::uniform_int_distribution<std::uint32_t>(1, n)(rng);

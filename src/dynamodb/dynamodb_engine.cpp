@@ -4,6 +4,7 @@
 #include "counters/counter_keys.hpp"
 #include "retry/retry_policy.hpp"
 #include "sds_crypto.hpp"
+#include "transport/json_body.hpp"
 #include "transport/pooled_transport.hpp"
 #include "transport/request_executor.hpp"
 
@@ -47,11 +48,6 @@ constexpr std::string_view data_attr = "data";
 constexpr std::string_view shards_attr = "shards";
 
 json::object key_of(std::string_view k) { return {{key_attr, {{"S", k}}}}; }
-
-deadline_t deadline_of(const std::optional<std::chrono::milliseconds>& timeout) {
-    if (!timeout) return std::nullopt;
-    return steady::now() + *timeout;
-}
 
 [[noreturn]] void protocol_failure(std::string_view op, const std::string& why) {
     throw error(errc::protocol_error, std::string(op) + ": " + why);
@@ -292,7 +288,7 @@ public:
         // cannot read leaves the caller not knowing the value, not whether
         // it counted: ambiguous, never an invitation to send it again.
         try {
-            const json::value r = parse_body("UpdateItem", answer);
+            const json::value r = json_body("UpdateItem", answer);
             const auto* attrs = r.is_object() ? r.get_object().if_contains("Attributes") : nullptr;
             const auto value =
                 attrs && attrs->is_object() ? number_attr("UpdateItem", attrs->get_object(), data_attr) : std::nullopt;
@@ -325,17 +321,10 @@ public:
     bool consistent_by_default() const noexcept override { return config_.consistent_reads; }
 
 private:
-    // One request whose 2xx answer is JSON: send() and parse_body().
+    // One request whose 2xx answer is JSON.
     asio::awaitable<json::value> call(std::string_view op, std::string_view table, json::object body, deadline_t deadline) {
         const call_result result = co_await send(op, table, std::move(body), deadline);
-        co_return parse_body(op, result);
-    }
-
-    static json::value parse_body(std::string_view op, const call_result& result) {
-        boost::system::error_code ec;
-        json::value parsed = json::parse(result.response.body(), ec);
-        if (ec) throw error(errc::protocol_error, std::string(op) + ": response is not JSON", result.diag);
-        return parsed;
+        co_return json_body(op, result);
     }
 
     // One request: build, sign (afresh on every attempt), send through the

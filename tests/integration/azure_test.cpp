@@ -25,20 +25,10 @@ namespace {
 
 // Runs tests/integration/azure_interop.mjs (Microsoft's JavaScript client) and returns its standard output.
 std::string sdk(const std::string& args) {
-    const std::string cmd = "node " SDS_SOURCE_DIR "/tests/integration/azure_interop.mjs " + args;
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
-    REQUIRE(pipe);
-    std::string out;
-    std::array<char, 4096> buf;
-    while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
-    const int status = ::pclose(pipe.release());
-    INFO("command: " << cmd << "\noutput: " << out);
-    REQUIRE(status == 0);
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
+    return sds::test::command_output("node " SDS_SOURCE_DIR "/tests/integration/azure_interop.mjs " + args);
 }
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+using sds::test::quote;
 
 } // namespace
 

@@ -9,6 +9,7 @@
 #include <sds/datastore.hpp>
 
 #include "../unit/support/expect_error.hpp"
+#include "targets.hpp"
 #include "transport/pooled_transport.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -32,19 +33,14 @@ using sds::test::expect_error;
 
 namespace {
 
-// A table name unique to this run, so that runs never see each other's data.
-std::string table_name(const std::string& what) { return "it_" + what + "_" + std::to_string(::getpid()); }
+using sds::test::dynamodb_target;
+
+std::string table_name(const std::string& what) { return dynamodb_target::table(what); }
 
 template <class F>
 auto run(F make) {
-    asio::io_context io;
-    sds::datastore db(io.get_executor(), sds::dynamodb_config::from_env());
-    using result_t = typename decltype(make(db))::value_type;
-    std::future<result_t> f = asio::co_spawn(io, make(db), asio::use_future);
-    io.run();
-    return f.get();
+    return sds::test::run_on<dynamodb_target>(std::move(make));
 }
-
 
 // The gateway's counts of verified and rejected requests.
 std::pair<std::int64_t, std::int64_t> gateway_stats() {
@@ -69,20 +65,10 @@ std::pair<std::int64_t, std::int64_t> gateway_stats() {
 
 // Runs tests/integration/sdk_interop.mjs (the official JavaScript SDK) and returns its standard output.
 std::string sdk(const std::string& args) {
-    const std::string cmd = "node " SDS_SOURCE_DIR "/tests/integration/sdk_interop.mjs " + args;
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
-    REQUIRE(pipe);
-    std::string out;
-    std::array<char, 4096> buf;
-    while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
-    const int status = ::pclose(pipe.release());
-    INFO("command: " << cmd << "\noutput: " << out);
-    REQUIRE(status == 0);
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
+    return sds::test::command_output("node " SDS_SOURCE_DIR "/tests/integration/sdk_interop.mjs " + args);
 }
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+using sds::test::quote;
 
 // Calls that must be refused before anything is sent.
 constexpr int bad_call_count = 8;

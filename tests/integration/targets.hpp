@@ -11,8 +11,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <catch2/catch.hpp>
+
+#include <array>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <future>
 #include <string>
 #include <unistd.h>
@@ -59,6 +64,24 @@ struct azure_tls_target : azure_target {
     }
     static sds::datastore make(boost::asio::any_io_executor ex) { return {std::move(ex), config()}; }
 };
+
+/// Runs a shell command (an interop peer) and returns its standard output
+/// without trailing newlines; fails the test unless it exits 0.
+inline std::string command_output(const std::string& cmd) {
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
+    REQUIRE(pipe);
+    std::string out;
+    std::array<char, 4096> buf;
+    while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
+    const int status = ::pclose(pipe.release());
+    INFO("command: " << cmd << "\noutput: " << out);
+    REQUIRE(status == 0);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+}
+
+/// `s` in single quotes, for a shell command line.
+inline std::string quote(const std::string& s) { return "'" + s + "'"; }
 
 /// Runs `make(db)`'s awaitable on a fresh io_context with a datastore of
 /// `Target`, and returns its value.

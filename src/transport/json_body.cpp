@@ -1,0 +1,14 @@
+#include "transport/json_body.hpp"
+
+#include <boost/json/parse.hpp>
+
+namespace sds::detail {
+
+boost::json::value json_body(std::string_view operation, const call_result& answer) {
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(answer.response.body(), ec);
+    if (ec) throw error(errc::protocol_error, std::string(operation) + ": response is not JSON", answer.diag);
+    return parsed;
+}
+
+} // namespace sds::detail

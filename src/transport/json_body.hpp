@@ -1,0 +1,16 @@
+// The JSON body of a service's answer, read the same way by every engine.
+#pragma once
+
+#include "transport/request_executor.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <string_view>
+
+namespace sds::detail {
+
+/// The body of `answer` as JSON. Throws errc::protocol_error (with the
+/// answer's diagnostics) when it is not JSON.
+boost::json::value json_body(std::string_view operation, const call_result& answer);
+
+} // namespace sds::detail
