@@ -395,3 +395,29 @@ TEST_CASE("an operation awaited by a coroutine already cancelled is cancelled, a
     CHECK(other == "");
     CHECK(outcome == errc::cancelled);
 }
+
+TEST_CASE("input Azure Table Storage would refuse is refused before anything is sent", "[validation][azure]") {
+    using sds::test::azure_datastore_error;
+    check_refused(azure_datastore_error([](datastore& db) { return db.create_table("bad_name"); }), "letters and digits");
+    check_refused(azure_datastore_error([](datastore& db) { return db.create_table("ab"); }), "3 to 63");
+    check_refused(azure_datastore_error([](datastore& db) { return db.create_table("tables"); }), "reserved");
+    for (const char* key : {"a/b", "a\\b", "a#b", "a?b"}) {
+        check_refused(azure_datastore_error([&](datastore& db) { return db.set_data("tbl", key, "v"); }), "may not contain");
+        check_refused(azure_datastore_error([&](datastore& db) { return db.get_data("tbl", key); }), "may not contain");
+        check_refused(azure_datastore_error([&](datastore& db) { return db.delete_data("tbl", key); }), "may not contain");
+        check_refused(azure_datastore_error([&](datastore& db) { return db.incr("tbl", key); }), "may not contain");
+    }
+    check_refused(azure_datastore_error([](datastore& db) { return db.set_data("tbl", std::string(513, 'k'), "v"); }),
+                  "1 KiB");
+    // The longest shard key ("_shard_10000") must fit too.
+    check_refused(azure_datastore_error([](datastore& db) { return db.incr("tbl", std::string(501, 'c')); }), "1 KiB");
+    check_refused(azure_datastore_error([](datastore& db) { return db.set_data("tbl", "k", std::string(32769, 'x')); }),
+                  "64 KiB");
+    check_refused(azure_datastore_error([](datastore& db) { return db.update_throughput("tbl", 1, 1); }),
+                  "no provisioned throughput");
+    // At the limits: accepted, and it fails only at the closed port.
+    check_passed_validation(azure_datastore_error(
+        [](datastore& db) { return db.set_data("tbl", std::string(512, 'k'), std::string(32768, 'x'), {.timeout = short_timeout}); }));
+    check_passed_validation(azure_datastore_error(
+        [](datastore& db) { return db.incr("tbl", std::string(500, 'c'), {.timeout = short_timeout}); }));
+}
