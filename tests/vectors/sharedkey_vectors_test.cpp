@@ -48,7 +48,8 @@ struct vector_request {
 vector_request request_of(const json::object& v) {
     vector_request r;
     r.method = test::string_or_empty(v, "method");
-    const auto url = boost::urls::parse_uri(test::string_or_empty(v, "url"));
+    const std::string text = test::string_or_empty(v, "url");  // the parsed view points into it
+    const auto url = boost::urls::parse_uri(text);
     REQUIRE(url.has_value());
     r.path = std::string(url->encoded_path());
     if (r.path.empty()) r.path.push_back('/');
