@@ -118,7 +118,9 @@ stress_result run_stress(std::size_t total, std::size_t lanes, std::size_t max_c
         auto op = std::make_unique<op_state>(io);
         op->counter = "c" + std::to_string(i);
         op->cancelled_by = static_cast<canceller>(i % 3 == 0 ? 0 : (i % 3 == 1 ? 1 : 2));
-        op->cancel_after = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 60)(rng));
+        // Anywhere from at once to well past the deadline.
+        op->cancel_after = std::chrono::milliseconds(
+            std::uniform_int_distribution<int>(0, static_cast<int>(timeout.count() * 3 / 2))(rng));
         ops.push_back(std::move(op));
     }
 
