@@ -118,8 +118,9 @@ bool connection::is_open() const { return socket().is_open(); }
 // no cancellation slot, so the handler installed in the coroutine's slot
 // stays there for the whole exchange.
 void connection::arm(const asio::any_io_executor& ex, asio::cancellation_state state, steady_time deadline) {
-    if (!cutoff_ || cutoff_.use_count() > 1) cutoff_ = std::make_shared<cutoff>();
-    *cutoff_ = cutoff{this, true, false, false};
+    // A fresh one each time: the previous exchange's timer handler may still
+    // hold the last one, on another strand.
+    cutoff_ = std::make_shared<cutoff>(cutoff{this, true, false, false});
     timer_.expires_at(deadline);
     timer_.async_wait(asio::bind_executor(ex, [c = cutoff_](boost::system::error_code ec) {
         // Runs on the strand of the exchange that armed it: either that

@@ -106,7 +106,7 @@ private:
     asio::steady_timer timer_;
     // Shared with the timer's pending handler, which may run after the
     // connection is gone (with operation_aborted) and then touches nothing
-    // else; reused when no handler holds it.
+    // else.
     std::shared_ptr<cutoff> cutoff_;
     asio::cancellation_state state_;  // the awaiting coroutine's, while armed
 };
