@@ -5,7 +5,7 @@
 #                                   (build-asan/): the unit and vector tests
 #   scripts/sanitize.sh thread      ThreadSanitizer (build-tsan/): the tests that
 #                                   run io_contexts on several threads
-#                                   ([stress] and [transport])
+#                                   ([stress], [transport] and [combiner])
 #
 # Not part of the test command (each doubles the build time); run it before
 # touching the transport, the engines or anything with coroutines. Extra
@@ -49,6 +49,6 @@ else
     if (($#)); then
         "$dir/tests/sds_unit_tests" "$@"
     else
-        "$dir/tests/sds_unit_tests" "[stress],[transport]"
+        "$dir/tests/sds_unit_tests" "[stress],[transport],[combiner]"
     fi
 fi
