@@ -54,6 +54,9 @@ constexpr std::string_view shards_prop = "shards";
 constexpr std::string_view seq_prop = "seq";
 constexpr std::string_view ops_prop = "ops";
 
+// The longest wait after losing a conditional write to another writer.
+constexpr std::chrono::milliseconds max_conflict_backoff{1000};
+
 std::string header(const http_response& r, std::string_view name) {
     const auto it = r.find(boost::beast::string_view(name.data(), name.size()));
     return it == r.end() ? std::string() : std::string(it->value());
@@ -272,7 +275,7 @@ public:
         json::object entity = new_entity(key);
         odata::set_int64(entity, shards_prop, n);
         for (unsigned conflicts = 0;; ++conflicts) {
-            if (conflicts > config_.max_write_conflicts) throw lost_too_often("RecordShardCount", conflicts - 1);
+            if (conflicts >= config_.max_write_conflicts) throw lost_too_often("RecordShardCount", conflicts);
             const auto current = co_await read_entity(table, key, deadline);
             call_result r;
             if (!current) {
@@ -284,7 +287,7 @@ public:
             if (ok(r)) co_return;
             if (is(r, "EntityAlreadyExists") || is(r, "ResourceNotFound")) continue;  // raced: read again
             if (errc_for(r) != errc::condition_failed) fail("RecordShardCount", table, r);
-            co_await back_off_conflict(conflicts, deadline);
+            co_await back_off_conflict(conflicts + 1, deadline);
         }
     }
 
@@ -298,39 +301,57 @@ public:
                                                deadline_t deadline, shard_write_options) override {
         auto self = shared_from_this();
         const std::string op = new_op_id();
-        struct unsettled {
-            std::int64_t seq;    // the record's sequence number had our write landed
-            std::int64_t value;  // the value it wrote
-            std::optional<sds::error> failure;  // the ambiguous error to report if it stays unknown
+        // Every write of this increment, by the sequence number it would
+        // give the record and the value it would leave. Once one of them may
+        // have been sent without an answer, it may still land at any time
+        // (a stalled request the service applies later): from then on every
+        // read looks for the op id, and any way out other than finding it or
+        // a write that succeeded is ambiguous.
+        std::vector<std::pair<std::int64_t, std::int64_t>> writes;
+        bool may_land = false;
+        std::optional<sds::error> unknown;  // why an outcome was unknown, to report if it stays so
+        const auto unsettled = [&](const std::string& why, const diagnostics& diag) {
+            return unknown ? *unknown : error(errc::ambiguous, "incr: " + why + "; an earlier attempt may have been applied", diag);
         };
-        std::optional<unsettled> pending;
-        for (unsigned conflicts = 0;; ++conflicts) {
+        for (unsigned losses = 0;;) {
             std::optional<read_entity_result> current;
             try {
                 current = co_await read_entity(table, shard, deadline);
             } catch (const sds::error& e) {
-                // Out of time (or cancelled) while finding out: still unknown.
-                if (pending && pending->failure) throw *pending->failure;
-                if (pending) throw error(errc::ambiguous, std::string("incr: cannot tell whether a write landed: ") + e.what(), e.diag());
+                if (may_land) throw unsettled(std::string("cannot tell whether a write landed: ") + e.what(), e.diag());
                 throw;
             }
             const write_record record = current ? record_of(current->properties) : write_record{};
-            if (pending) {
-                switch (record.fate_of(op, pending->seq)) {
-                case write_record::fate::applied: co_return pending->value;
-                case write_record::fate::unknown:
-                    throw error(errc::ambiguous, "incr: more than " + std::to_string(write_record::capacity) +
-                                                     " writes of the shard passed before its write could be checked");
-                case write_record::fate::not_applied: pending.reset(); break;
+            if (may_land) {
+                if (const auto landed = record.find(op)) {
+                    for (const auto& [seq, value] : writes)
+                        if (seq == *landed) co_return value;
+                    throw error(errc::protocol_error, "incr: the shard's record holds this increment at a write it never made");
                 }
+                // Not there: every write of it that could still land is
+                // conditional on a state the record has either moved past
+                // (it failed) or still holds (and the next write competes
+                // with it for the same condition). Only a record that moved
+                // on by more than its capacity cannot tell.
+                for (const auto& [seq, value] : writes)
+                    if (record.fate_of(op, seq) == write_record::fate::unknown)
+                        throw unsettled("more than " + std::to_string(write_record::capacity) +
+                                            " writes of the shard passed before its write could be checked",
+                                        {});
             }
-            if (conflicts > config_.max_write_conflicts) throw lost_too_often("UpdateEntity", conflicts - 1);
+            if (losses >= config_.max_write_conflicts) {
+                if (may_land) throw unsettled("lost to other writers too often to settle", {});
+                throw lost_too_often("UpdateEntity", losses);
+            }
 
             const std::int64_t old_value = current ? odata::int64_property(current->properties, data_prop).value_or(0) : 0;
             std::int64_t new_value;
-            if (__builtin_add_overflow(old_value, amount, &new_value))
+            if (__builtin_add_overflow(old_value, amount, &new_value)) {
+                if (may_land) throw unsettled("the shard would overflow a 64-bit integer", {});
                 throw error(errc::invalid_argument, "incr: shard '" + shard + "' would overflow a 64-bit integer");
+            }
             const write_record next = record.after(op);
+            writes.emplace_back(next.seq, new_value);
             json::object entity = new_entity(shard);
             odata::set_int64(entity, data_prop, new_value);
             odata::set_int64(entity, seq_prop, next.seq);
@@ -342,21 +363,32 @@ public:
                 r = co_await send(current ? "UpdateEntity" : "InsertEntity", std::move(spec), deadline,
                                   /*idempotent=*/false, /*retry_ambiguous=*/true);
             } catch (const sds::error& e) {
-                if (e.condition() != errc::ambiguous) throw;
-                pending = unsettled{next.seq, new_value, e};  // find out by reading the record
-                continue;
+                if (e.condition() == errc::ambiguous) {
+                    may_land = true;
+                    unknown = e;
+                    continue;  // find out by reading the record
+                }
+                if (may_land) throw unsettled(e.what(), e.diag());
+                throw;
             }
             if (ok(r)) co_return new_value;
+            // The retry loop sent it more than once: an earlier attempt may
+            // have landed (and moved the ETag), or may land yet.
+            if (r.diag.attempts > 1) may_land = true;
             const bool lost = errc_for(r) == errc::condition_failed || is(r, "EntityAlreadyExists") ||
                               (current && is(r, "ResourceNotFound"));
-            if (!lost) fail(current ? "UpdateEntity" : "InsertEntity", table, r);
-            if (r.diag.attempts > 1) {
-                // An earlier attempt of this very write may have landed and
-                // moved the ETag: the record tells.
-                pending = unsettled{next.seq, new_value, std::nullopt};
-                continue;
+            if (!lost) {
+                if (!may_land) fail(current ? "UpdateEntity" : "InsertEntity", table, r);
+                // A final answer to a re-send says nothing of the first:
+                // settle it from the record if it is there.
+                const auto settled = co_await read_entity(table, shard, deadline);
+                if (const auto landed = settled ? record_of(settled->properties).find(op) : std::nullopt)
+                    for (const auto& [seq, value] : writes)
+                        if (seq == *landed) co_return value;
+                throw unsettled("a re-sent write was refused", r.diag);
             }
-            co_await back_off_conflict(conflicts, deadline);
+            ++losses;
+            if (!may_land) co_await back_off_conflict(losses, deadline);
         }
     }
 
@@ -405,7 +437,10 @@ private:
     // After losing a conditional write: a full-jitter wait that grows with
     // the conflicts, within the deadline.
     asio::awaitable<void> back_off_conflict(unsigned conflicts, deadline_t deadline) {
-        const auto delay = backoff(config_.retry, failure_kind::transient, conflicts + 1);
+        // Losing a condition is contention, not an outage: the waits stay short.
+        retry_options conflict = config_.retry;
+        conflict.max_backoff = std::min(conflict.max_backoff, max_conflict_backoff);
+        const auto delay = backoff(conflict, failure_kind::transient, conflicts);
         if (deadline && steady::now() + delay >= *deadline)
             throw error(errc::timeout, "incr: deadline would expire while waiting to retry a conflicting write");
         co_await pause_or_throw(delay, "incr");
@@ -419,6 +454,11 @@ private:
 
     request_spec update_spec(std::string_view table, std::string_view key, const json::object& entity,
                              const std::string& etag) const {
+        // Without an ETag the write back would be unconditional, and could
+        // undo another writer's.
+        if (etag.empty())
+            throw error(errc::protocol_error, "GetEntity: the entity came without an ETag; it cannot be written back "
+                                              "conditionally");
         request_spec spec{.verb = http::verb::put, .path = odata::entity_path(table, key), .body = json::serialize(entity)};
         spec.if_match = etag;
         return spec;
@@ -528,7 +568,7 @@ private:
                                                                          std::chrono::system_clock::time_point now) {
             const std::string date = sharedkey::format_date(now);
             r.set("x-ms-date", date);
-            if (!key_) return;  // the SAS in the query authorizes
+            if (!key_ || !config_.sas_token.empty()) return;  // the SAS in the query authorizes
             const std::string method(r.method_string());
             std::vector<sharedkey::header> headers{{"x-ms-date", date}};
             if (has_body) headers.push_back({"Content-Type", json_content_type});

@@ -24,6 +24,7 @@ struct increment_combiner::waiter {
     asio::experimental::concurrent_channel<void(boost::system::error_code)> wake;
     bool leads = false;      // woken to lead
     bool in_flight = false;  // its amount is in a write under way
+    bool gone = false;       // it left while in flight (ambiguous): nothing more is owed to it
     std::int64_t value = 0;
     std::exception_ptr failure;
 };
@@ -80,6 +81,7 @@ asio::awaitable<std::int64_t> increment_combiner::add(std::string key, std::int6
             if (me->failure) std::rethrow_exception(me->failure);
             co_return me->value;
         } else if (me->in_flight) {
+            me->gone = true;  // its leader must not queue it again, nor hand it the lead
             throw error(errc::ambiguous, std::string("incr: ") + (cancelled ? "cancelled" : "deadline expired") +
                                              " while a write carrying it was in flight; it may have been applied");
         } else {
@@ -131,9 +133,15 @@ asio::awaitable<std::int64_t> increment_combiner::lead(const std::string& key, s
     {
         std::lock_guard lock(mutex_);
         if (leader_gave_up) {
+            // Those still waiting go back to the front, in order; one that
+            // already left (ambiguous) is not waiting for anything.
             auto& queued = shards_[key].queued;
-            for (std::size_t i = 1; i < batch.size(); ++i) batch[i]->in_flight = false;
-            queued.insert(queued.begin(), batch.begin() + 1, batch.end());
+            std::vector<std::shared_ptr<waiter>> again;
+            for (std::size_t i = 1; i < batch.size(); ++i) {
+                batch[i]->in_flight = false;
+                if (!batch[i]->gone) again.push_back(batch[i]);
+            }
+            queued.insert(queued.begin(), again.begin(), again.end());
         } else {
             // Serial order: the last to come produced `value`, each earlier
             // one the value before the amounts that came after it.

@@ -14,6 +14,13 @@ write_record write_record::after(std::string op) const {
     return next;
 }
 
+std::optional<std::int64_t> write_record::find(std::string_view op) const {
+    const auto it = std::find(ops.begin(), ops.end(), op);
+    if (it == ops.end()) return std::nullopt;
+    // ops[i] is the op of write seq - ops.size() + 1 + i.
+    return seq - static_cast<std::int64_t>(ops.size()) + 1 + (it - ops.begin());
+}
+
 write_record::fate write_record::fate_of(std::string_view op, std::int64_t written_seq) const {
     if (std::find(ops.begin(), ops.end(), op) != ops.end()) return fate::applied;
     // The record has not reached that write yet: it never happened.

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,9 @@ struct write_record {
 
     /// The record once `op` has been written on top of this one.
     write_record after(std::string op) const;
+
+    /// The sequence number of the write that carried `op`, if the record holds it.
+    std::optional<std::int64_t> find(std::string_view op) const;
 
     enum class fate { applied, not_applied, unknown };
     /// What became of write `op`, which was made on top of a record with

@@ -519,3 +519,67 @@ TEST_CASE("get_count reads the recorded count and every shard with point reads",
     for (const auto& r : h.fake->requests()) targets.insert(std::string(r.target()));
     CHECK(targets.size() == 151);
 }
+
+// A write stalled in the service lands after the record was read and found
+// not to hold it: the next write loses its condition to it, and the record
+// must be looked at again rather than the amount added a second time.
+TEST_CASE("a stalled write that lands after the record was read is found there, not added again", "[azure]") {
+    harness h;
+    h.config.retry.max_attempts = 2;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, true);  // the write stalls in the service
+    h.fake->fail(boost::asio::error::connection_reset, true);  // and its re-send: ambiguous, settle it
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});  // not landed yet
+    h.error(412, "UpdateConditionNotSatisfied");  // the stalled one landed first
+    h.fake->answer_with([&](const http_request&) {
+        write_record landed;
+        landed.seq = 1;
+        landed.ops = write_record::decode_ops(body_of(h.request(1)).at("ops").as_string());
+        return fake_transport::response(200, shard_entity("hits_shard_1", 11, landed), {{"ETag", "W/\"b\""}});
+    });
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
+    REQUIRE(h.sent() == 6);  // read, write x2, read, write, read: no third write
+    CHECK(h.request(5).method() == http::verb::get);
+}
+
+TEST_CASE("a re-sent write refused for good after an unknown outcome is settled from the record or ambiguous",
+          "[azure]") {
+    harness h;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, true);
+    h.respond(400, azure_error_body("InvalidInput"), {{"x-ms-error-code", "InvalidInput"}});
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::ambiguous);
+}
+
+TEST_CASE("an entity read without an ETag is a protocol_error, never written back unconditionally", "[azure]") {
+    harness h;
+    h.respond(200, shard_entity("hits_shard_1", 10));
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::protocol_error);
+    CHECK(h.sent() == 1);
+}
+
+TEST_CASE("max_write_conflicts bounds the writes a counter update may lose", "[azure]") {
+    harness h;
+    h.config.max_write_conflicts = 3;
+    h.fake->answer_with([&](const http_request& r) {
+        if (r.method() == http::verb::get)
+            return fake_transport::response(200, shard_entity("hits_shard_1", 1), {{"ETag", "W/\"x\""}});
+        return fake_transport::response(412, azure_error_body("UpdateConditionNotSatisfied"),
+                                        {{"x-ms-error-code", "UpdateConditionNotSatisfied"}});
+    });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); });
+    CHECK(e.condition() == errc::condition_failed);
+    std::size_t writes = 0;
+    for (const auto& r : h.fake->requests()) writes += r.method() == http::verb::put;
+    CHECK(writes == 3);
+}
+
+TEST_CASE("with both a key and a SAS, the SAS authorizes and no Authorization is sent", "[azure]") {
+    harness h;
+    h.config.sas_token = "sv=2019-02-02&sig=abc";
+    h.respond(204);
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    CHECK(header(h.request(0), "Authorization").empty());
+    CHECK(std::string(h.request(0).target()).find("sig=abc") != std::string::npos);
+}

@@ -200,3 +200,21 @@ TEST_CASE("a follower cancelled while queued leaves the queue unapplied", "[comb
     CHECK(run.outcomes[1].failure == errc::cancelled);
     CHECK(shard.value == 1);
 }
+
+// A follower left (ambiguous) while its write was in flight; then the leader
+// gave up. The shard must not be handed to the one that left.
+TEST_CASE("a follower that left while in flight is not handed the lead when its leader gives up", "[combiner]") {
+    fake_shard shard;
+    shard.latency = 100ms;
+    increments run;
+    run.start(shard, 1);               // leads the first write (0 to 100 ms)
+    run.start(shard, 2, 160ms, 5ms);   // leads the second at 100 ms; its deadline (165 ms) cuts it short
+    run.start(shard, 3, 120ms, 10ms);  // follows it; leaves ambiguous at 130 ms, in flight
+    run.start(shard, 4, 2s, 150ms);    // queued behind them; must still be written
+    run.io.run_for(5s);
+    CHECK(run.outcomes[0].value == 1);
+    CHECK(run.outcomes[1].failure == errc::timeout);
+    CHECK(run.outcomes[2].failure == errc::ambiguous);
+    CHECK(run.outcomes[3].value == 5);
+    CHECK(shard.value == 5);
+}
