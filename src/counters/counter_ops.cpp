@@ -23,6 +23,13 @@ std::uint32_t pick_shard(std::uint32_t n) {
 // larger one came from elsewhere and is refused rather than read blindly.
 constexpr std::int64_t max_recorded_shards = 1'000'000;
 
+// The recorder's write: the engine's record of a shard count.
+asio::awaitable<std::int64_t> record_shard_count(std::shared_ptr<engine> e, std::string table, std::string counter,
+                                                 std::uint32_t n, deadline_t deadline) {
+    co_await e->record_shard_count(std::move(table), std::move(counter), n, deadline);
+    co_return 0;
+}
+
 } // namespace
 
 asio::awaitable<std::int64_t> increment_counter(std::shared_ptr<engine> e, std::shared_ptr<counter_state> state,
@@ -30,7 +37,17 @@ asio::awaitable<std::int64_t> increment_counter(std::shared_ptr<engine> e, std::
     const auto deadline = deadline_of(options.timeout);
     const std::uint32_t n = options.shard_count;
     if (state->counts.needs_record(table, counter, n, steady::now())) {
-        co_await e->record_shard_count(table, counter, n, deadline);
+        // Concurrent callers that need the same record share its write
+        // (recording is idempotent: the amounts the combiner adds mean nothing).
+        std::string key = table;
+        key.push_back('\0');
+        key += counter;
+        key.push_back('\0');
+        key += std::to_string(n);
+        auto record = [e, table, counter, n](std::int64_t, deadline_t record_deadline) {
+            return record_shard_count(e, table, counter, n, record_deadline);
+        };
+        co_await state->recorder->add(std::move(key), 0, deadline, std::move(record));
         state->counts.recorded(table, counter, n, steady::now());
     }
     std::string shard = shard_key(counter, pick_shard(n));

@@ -27,6 +27,9 @@ namespace sds::detail {
 struct counter_state {
     shard_counts counts;
     std::shared_ptr<increment_combiner> combiner = increment_combiner::create();
+    /// Shares the shard-count record among the increments that need it at
+    /// once (a counter's first burst): one write, not one per caller.
+    std::shared_ptr<increment_combiner> recorder = increment_combiner::create();
 };
 
 boost::asio::awaitable<std::int64_t> increment_counter(std::shared_ptr<engine> e,

@@ -18,10 +18,12 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -1118,4 +1120,43 @@ TEST_CASE("delete_table of a table still being created is not reported as alread
     const auto e = expect_error([&] { test::run([&](auto&) { return h.db().delete_table(table, {}); }); });
     CHECK(e.condition() == errc::service_error);
     CHECK(e.diag().service_code == "ResourceInUseException");
+}
+
+// The first burst of a sharded counter: every caller needs the shard count
+// recorded, and they share the write instead of each sending one.
+TEST_CASE("concurrent first increments of a sharded counter share the shard-count record", "[dynamodb]") {
+    harness h;
+    std::size_t records = 0;
+    h.fake->answer_with([&](const http_request& r) {
+        const auto body = body_of(r).as_object();
+        if (body.at("UpdateExpression") == "SET #s = :n") {
+            ++records;
+            return fake_transport::response(200, "{}", {{"x-amz-crc32", std::to_string(dynamodb_crc32("{}"))}});
+        }
+        const std::string answer = R"({"Attributes":{"data":{"N":"1"}}})";
+        return fake_transport::response(200, answer, {{"x-amz-crc32", std::to_string(dynamodb_crc32(answer))}});
+    });
+    h.fake->respond(200, "{}", {{"x-amz-crc32", std::to_string(dynamodb_crc32("{}"))}}, 20ms);  // the first record is slow
+    test::run([&](auto&) -> boost::asio::awaitable<void> {
+        auto ex = co_await boost::asio::this_coro::executor;
+        std::vector<std::future<std::int64_t>> done;
+        for (int i = 0; i < 50; ++i)
+            done.push_back(boost::asio::co_spawn(ex, h.incr(table, "hits", {.shard_count = 4}), boost::asio::use_future));
+        for (auto& f : done)
+            while (f.wait_for(0s) != std::future_status::ready) {
+                boost::asio::steady_timer tick(ex, 1ms);
+                co_await tick.async_wait(boost::asio::use_awaitable);
+            }
+    });
+    // The first caller's record, then at most one more for all those that
+    // came while it was in flight; and every increment's own ADD.
+    std::size_t sets = 0, adds = 0;
+    for (const auto& r : h.requests()) {
+        const auto expression = body_of(r).at("UpdateExpression");
+        (expression == "SET #s = :n" ? sets : adds)++;
+    }
+    CHECK(sets >= 1);
+    CHECK(sets <= 2);
+    CHECK(records == sets - 1);
+    CHECK(adds >= 1);
 }
