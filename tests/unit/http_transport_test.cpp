@@ -98,6 +98,18 @@ asio::awaitable<sds::error> call_error(pooled_transport& t, endpoint_state& stat
     throw std::logic_error("unreachable");
 }
 
+// A completion handler for a co_spawned execute(): keeps the errc it threw
+// (nothing when it succeeded).
+auto keep_errc(std::optional<errc>& out) {
+    return [&out](std::exception_ptr e, call_result) {
+        try {
+            if (e) std::rethrow_exception(e);
+        } catch (const sds::error& x) {
+            out = x.condition();
+        }
+    };
+}
+
 // Catch's macros must not contain co_await: GCC evaluates the operand twice.
 asio::awaitable<void> send_ok(pooled_transport& t) {
     auto req = get();
@@ -720,22 +732,10 @@ TEST_CASE("a waiter for a connection that gives up, by deadline or cancellation,
     call_options short_deadline;
     short_deadline.deadline = std::chrono::steady_clock::now() + 50ms;
     std::optional<errc> deadline_outcome, cancel_outcome;
-    asio::co_spawn(io, execute(t, state, retry, short_deadline, get("/a"), {}), [&](std::exception_ptr e, call_result) {
-        try {
-            if (e) std::rethrow_exception(e);
-        } catch (const sds::error& x) {
-            deadline_outcome = x.condition();
-        }
-    });
+    asio::co_spawn(io, execute(t, state, retry, short_deadline, get("/a"), {}), keep_errc(deadline_outcome));
     asio::cancellation_signal signal;
     asio::co_spawn(io, execute(t, state, retry, {}, get("/b"), {}),
-                   asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, call_result) {
-                       try {
-                           if (e) std::rethrow_exception(e);
-                       } catch (const sds::error& x) {
-                           cancel_outcome = x.condition();
-                       }
-                   }));
+                   asio::bind_cancellation_slot(signal.slot(), keep_errc(cancel_outcome)));
     asio::steady_timer cancel(io, 80ms);
     cancel.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
     // Later, with the slow one done, requests must still get the connection.
@@ -796,13 +796,7 @@ TEST_CASE("cancelling a request whose server trickles an endless body ends it pr
         asio::cancellation_signal signal;
         std::optional<errc> outcome;
         asio::co_spawn(io, execute(t, state, retry, {}, get(), {}),
-                       asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, call_result) {
-                           try {
-                               if (e) std::rethrow_exception(e);
-                           } catch (const sds::error& x) {
-                               outcome = x.condition();
-                           }
-                       }));
+                       asio::bind_cancellation_slot(signal.slot(), keep_errc(outcome)));
         asio::steady_timer cancel(io, 100ms);
         cancel.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
         io.run_for(10s);
@@ -823,13 +817,7 @@ TEST_CASE("a request whose deadline passes while it connects is not written", "[
     call.idempotent = false;
     call.deadline = std::chrono::steady_clock::now() + 20ms;
     std::optional<errc> outcome;
-    asio::co_spawn(io, execute(t, state, retry, call, get(), {}), [&](std::exception_ptr e, call_result) {
-        try {
-            if (e) std::rethrow_exception(e);
-        } catch (const sds::error& x) {
-            outcome = x.condition();
-        }
-    });
+    asio::co_spawn(io, execute(t, state, retry, call, get(), {}), keep_errc(outcome));
     asio::post(io, [] { std::this_thread::sleep_for(60ms); });  // runs while the connect is pending
     io.run();
     REQUIRE(outcome);
