@@ -51,6 +51,12 @@ struct incr_options {
     /// request was sent) is reported as errc::ambiguous; with this set, it is
     /// re-sent instead, at the risk of counting twice.
     bool retry_ambiguous = false;
+    /// Concurrent increments of the same shard share one request: the first
+    /// caller's write carries the amounts queued while it was in flight, and
+    /// each caller still gets its own new value. Off: this increment is a
+    /// request of its own (on Azure, a read and a conditional write that may
+    /// conflict with the others).
+    bool combine = true;
     std::optional<std::chrono::system_clock::time_point> at;
     std::optional<std::chrono::milliseconds> timeout;
 };

@@ -1,6 +1,7 @@
 #include "async/operation_strand.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/detail/scheduler.hpp>
 #include <boost/asio/strand.hpp>
 
 namespace sds::detail {
@@ -14,9 +15,17 @@ asio::any_io_executor make_operation_strand(const asio::any_io_executor& io) {
     return asio::make_strand(io);
 }
 
-bool is_strand(const asio::any_io_executor& ex) noexcept {
-    return ex.target<asio::strand<asio::io_context::executor_type>>() != nullptr ||
-           ex.target<asio::strand<asio::any_io_executor>>() != nullptr;
+bool runs_serially(const asio::any_io_executor& ex) noexcept {
+    if (ex.target<asio::strand<asio::io_context::executor_type>>() != nullptr ||
+        ex.target<asio::strand<asio::any_io_executor>>() != nullptr)
+        return true;
+    // An io_context made with concurrency hint 1 is run by one thread only
+    // (Asio's contract for that hint), so its handlers never run at once.
+    if (const auto* io = ex.target<asio::io_context::executor_type>()) {
+        const int hint = asio::use_service<asio::detail::scheduler>(io->context()).concurrency_hint();
+        return hint == 1;
+    }
+    return false;
 }
 
 } // namespace sds::detail

@@ -38,9 +38,10 @@ namespace sds::detail {
 /// A strand of `io` for one operation.
 boost::asio::any_io_executor make_operation_strand(const boost::asio::any_io_executor& io);
 
-/// True when `ex` is a strand (of an io_context, or of any executor): an
-/// operation awaited from it may run on it directly.
-bool is_strand(const boost::asio::any_io_executor& ex) noexcept;
+/// True when handlers of `ex` never run at once: `ex` is a strand (of an
+/// io_context, or of any executor), or an executor of an io_context made
+/// with concurrency hint 1. An operation awaited from it runs on it directly.
+bool runs_serially(const boost::asio::any_io_executor& ex) noexcept;
 
 namespace strand_hop {
 
@@ -137,7 +138,7 @@ struct initiate {
 template <class T>
 boost::asio::awaitable<T> on_operation_strand(boost::asio::any_io_executor io, boost::asio::awaitable<T> op) {
     namespace asio = boost::asio;
-    if (is_strand(co_await asio::this_coro::executor)) {
+    if (runs_serially(co_await asio::this_coro::executor)) {
         // The caller's own coroutine: its throw_if_cancelled setting is its
         // own, so set it for the operation and put it back.
         const bool throws = co_await asio::this_coro::throw_if_cancelled();

@@ -52,6 +52,7 @@ asio::awaitable<std::int64_t> increment_counter(std::shared_ptr<engine> e, std::
     }
     std::string shard = shard_key(counter, pick_shard(n));
     const shard_write_options write_options{.retry_ambiguous = options.retry_ambiguous};
+    if (!options.combine) co_return co_await e->add_to_shard(table, shard, options.amount, deadline, write_options);
     // Increments combine when they would be the same write.
     std::string key = table;
     key.push_back('\0');

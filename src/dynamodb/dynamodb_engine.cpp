@@ -47,7 +47,21 @@ constexpr std::string_view key_attr = "key";
 constexpr std::string_view data_attr = "data";
 constexpr std::string_view shards_attr = "shards";
 
-json::object key_of(std::string_view k) { return {{key_attr, {{"S", k}}}}; }
+json::object key_of(std::string_view k, json::storage_ptr sp = {}) {
+    json::object typed(sp);
+    typed["S"] = k;
+    json::object key(sp);
+    key[key_attr] = std::move(typed);
+    return key;
+}
+
+// A request's and its answer's JSON live in one buffer of the operation
+// (most fit; larger ones continue on the heap).
+struct json_arena {
+    alignas(std::max_align_t) unsigned char buffer[4096];
+    json::monotonic_resource resource{buffer, sizeof buffer};
+    json::storage_ptr storage() { return json::storage_ptr(&resource); }
+};
 
 [[noreturn]] void protocol_failure(std::string_view op, const std::string& why) {
     throw error(errc::protocol_error, std::string(op) + ": " + why);
@@ -220,19 +234,27 @@ public:
 
     asio::awaitable<void> put(std::string table, std::string key, value v, operation_options options) override {
         auto self = shared_from_this();
-        json::object item = key_of(key);
-        if (v.is_binary()) item[data_attr] = {{"B", crypto::base64_encode(crypto::bytes_of(v.data))}};
-        else item[data_attr] = {{"S", v.data}};
-        json::object body{{"TableName", table}, {"Item", std::move(item)}};
-        co_await call("PutItem", table, std::move(body), deadline_of(options.timeout));
+        json_arena arena;
+        json::object item = key_of(key, arena.storage());
+        json::object data(arena.storage());
+        if (v.is_binary()) data["B"] = crypto::base64_encode(crypto::bytes_of(v.data));
+        else data["S"] = v.data;
+        item[data_attr] = std::move(data);
+        json::object body(arena.storage());
+        body["TableName"] = table;
+        body["Item"] = std::move(item);
+        co_await call("PutItem", table, std::move(body), deadline_of(options.timeout), arena.storage());
     }
 
     asio::awaitable<std::optional<value>> get(std::string table, std::string key, read_options options) override {
         auto self = shared_from_this();
-        json::object body{{"TableName", table},
-                          {"Key", key_of(key)},
-                          {"ConsistentRead", options.consistent.value_or(config_.consistent_reads)}};
-        const json::value r = co_await call("GetItem", table, std::move(body), deadline_of(options.timeout));
+        json_arena arena;
+        json::object body(arena.storage());
+        body["TableName"] = table;
+        body["Key"] = key_of(key, arena.storage());
+        body["ConsistentRead"] = options.consistent.value_or(config_.consistent_reads);
+        const json::value r =
+            co_await call("GetItem", table, std::move(body), deadline_of(options.timeout), arena.storage());
         const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr;
         if (!item) co_return std::nullopt;
         const auto* data = item->is_object() ? item->get_object().if_contains(data_attr) : nullptr;
@@ -276,19 +298,29 @@ public:
     asio::awaitable<std::int64_t> add_to_shard(std::string table, std::string shard, std::int64_t amount,
                                                deadline_t deadline, shard_write_options options) override {
         auto self = shared_from_this();
-        json::object body{{"TableName", table},
-                          {"Key", key_of(shard)},
-                          {"UpdateExpression", "ADD #d :a"},
-                          {"ExpressionAttributeNames", {{"#d", data_attr}}},
-                          {"ExpressionAttributeValues", {{":a", {{"N", std::to_string(amount)}}}}},
-                          {"ReturnValues", "UPDATED_NEW"}};
+        json_arena arena;
+        json::object body(arena.storage());
+        body["TableName"] = table;
+        body["Key"] = key_of(shard, arena.storage());
+        body["UpdateExpression"] = "ADD #d :a";
+        // (Built step by step: GCC 12 destroys temporaries inside a braced
+        // argument list of a coroutine twice.)
+        json::object names(arena.storage());
+        names["#d"] = data_attr;
+        body["ExpressionAttributeNames"] = std::move(names);
+        json::object number(arena.storage());
+        number["N"] = std::to_string(amount);
+        json::object values(arena.storage());
+        values[":a"] = std::move(number);
+        body["ExpressionAttributeValues"] = std::move(values);
+        body["ReturnValues"] = "UPDATED_NEW";
         const call_result answer =
             co_await send("UpdateItem", table, std::move(body), deadline, /*idempotent=*/false, options.retry_ambiguous);
         // The service answered 200: the increment was applied. An answer we
         // cannot read leaves the caller not knowing the value, not whether
         // it counted: ambiguous, never an invitation to send it again.
         try {
-            const json::value r = json_body("UpdateItem", answer);
+            const json::value r = json_body("UpdateItem", answer, arena.storage());
             const auto* attrs = r.is_object() ? r.get_object().if_contains("Attributes") : nullptr;
             const auto value =
                 attrs && attrs->is_object() ? number_attr("UpdateItem", attrs->get_object(), data_attr) : std::nullopt;
@@ -322,9 +354,10 @@ public:
 
 private:
     // One request whose 2xx answer is JSON.
-    asio::awaitable<json::value> call(std::string_view op, std::string_view table, json::object body, deadline_t deadline) {
+    asio::awaitable<json::value> call(std::string_view op, std::string_view table, json::object body, deadline_t deadline,
+                                      json::storage_ptr storage = {}) {
         const call_result result = co_await send(op, table, std::move(body), deadline);
-        co_return json_body(op, result);
+        co_return json_body(op, result, std::move(storage));
     }
 
     // One request: build, sign (afresh on every attempt), send through the
@@ -358,10 +391,7 @@ private:
             params.region = config_.region;
             params.service = service_name;
             params.time = now;
-            const auto s = sigv4::sign_headers({"POST", path_, "", headers, r.body()},
-                                               {config_.credentials.access_key_id, config_.credentials.secret_access_key,
-                                                config_.credentials.session_token},
-                                               params, &keys_);
+            const auto s = sigv4::sign_headers({"POST", path_, "", headers, r.body()}, signing_credentials_, params, &keys_);
             for (const auto& f : s.fields) r.set(f.name, f.value);
         };
         auto validate = [](const http_response& r) {
@@ -517,6 +547,9 @@ private:
     dynamodb_config config_;
     endpoint_state state_;
     sigv4::signing_key_cache keys_;
+    // The configured credentials in the signer's form, made once.
+    sigv4::credentials signing_credentials_{config_.credentials.access_key_id, config_.credentials.secret_access_key,
+                                            config_.credentials.session_token};
     std::string path_;
 };
 

@@ -10,7 +10,9 @@
 namespace sds::detail {
 
 /// The body of `answer` as JSON. Throws errc::protocol_error (with the
-/// answer's diagnostics) when it is not JSON.
-boost::json::value json_body(std::string_view operation, const call_result& answer);
+/// answer's diagnostics) when it is not JSON. The value's memory comes from
+/// `storage` (default: the heap).
+boost::json::value json_body(std::string_view operation, const call_result& answer,
+                             boost::json::storage_ptr storage = {});
 
 } // namespace sds::detail

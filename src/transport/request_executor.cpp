@@ -168,11 +168,11 @@ asio::awaitable<call_result> execute(transport& t, endpoint_state& state, const 
         }
         if (kind == failure_kind::success) {
             state.quota.on_success(acquired);
-            result.diag = st.diag;
+            result.diag = std::move(st.diag);
             co_return result;
         }
         if (kind == failure_kind::final) {
-            result.diag = st.diag;
+            result.diag = std::move(st.diag);
             co_return result;
         }
         if (kind == failure_kind::throttling) exhausted_code = errc::throttled;
