@@ -1,9 +1,11 @@
 #include "sds_crypto.hpp"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -100,6 +102,60 @@ digest hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
     if (EVP_MAC_init(ctx, key_ptr, key.size(), nullptr) != 1 ||
         EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
         EVP_MAC_final(ctx, out.data(), &len, out.size()) != 1 || len != out.size())
+        openssl_failure("HMAC-SHA256");
+    return out;
+}
+
+hmac_sha256_key::hmac_sha256_key(std::span<const unsigned char> key) : inner_(nullptr), outer_(nullptr) {
+    // RFC 2104: a key longer than the block is hashed first; then it is
+    // padded with zeros to the block and XORed with ipad and opad.
+    constexpr std::size_t block = 64;
+    std::array<unsigned char, block> k{};
+    if (key.size() > block) {
+        const digest d = sha256(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+        std::copy(d.begin(), d.end(), k.begin());
+    } else {
+        std::copy(key.begin(), key.end(), k.begin());
+    }
+    std::array<unsigned char, block> pad{};
+    auto start = [&](unsigned char x) {
+        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+        if (!ctx) openssl_failure("EVP_MD_CTX_new");
+        for (std::size_t i = 0; i < block; ++i) pad[i] = static_cast<unsigned char>(k[i] ^ x);
+        if (EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) != 1 || EVP_DigestUpdate(ctx, pad.data(), pad.size()) != 1) {
+            EVP_MD_CTX_free(ctx);
+            openssl_failure("HMAC-SHA256 key setup");
+        }
+        return ctx;
+    };
+    inner_ = start(0x36);
+    try {
+        outer_ = start(0x5c);
+    } catch (...) {
+        EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(inner_));
+        OPENSSL_cleanse(k.data(), k.size());
+        OPENSSL_cleanse(pad.data(), pad.size());
+        throw;
+    }
+    OPENSSL_cleanse(k.data(), k.size());
+    OPENSSL_cleanse(pad.data(), pad.size());
+}
+
+hmac_sha256_key::~hmac_sha256_key() {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(inner_));
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(outer_));
+}
+
+digest hmac_sha256_key::tag(std::string_view data) const {
+    digest inner{};
+    digest out{};
+    unsigned int len = 0;
+    EVP_MD_CTX* ctx = thread_md_ctx();
+    if (EVP_MD_CTX_copy_ex(ctx, static_cast<const EVP_MD_CTX*>(inner_)) != 1 ||
+        EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx, inner.data(), &len) != 1 ||
+        len != inner.size() || EVP_MD_CTX_copy_ex(ctx, static_cast<const EVP_MD_CTX*>(outer_)) != 1 ||
+        EVP_DigestUpdate(ctx, inner.data(), inner.size()) != 1 || EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 ||
+        len != out.size())
         openssl_failure("HMAC-SHA256");
     return out;
 }

@@ -24,6 +24,24 @@ digest sha256(std::string_view data);
 /// HMAC-SHA256 of `data` under `key`.
 digest hmac_sha256(std::span<const unsigned char> key, std::string_view data);
 
+/// HMAC-SHA256 under one key, with the key's inner and outer pads hashed
+/// once: each tag then costs only the message's own blocks. Tagging is
+/// thread safe; the object is neither copied nor moved.
+class hmac_sha256_key {
+public:
+    explicit hmac_sha256_key(std::span<const unsigned char> key);
+    ~hmac_sha256_key();
+    hmac_sha256_key(const hmac_sha256_key&) = delete;
+    hmac_sha256_key& operator=(const hmac_sha256_key&) = delete;
+
+    /// HMAC-SHA256 of `data` under the key: the same as hmac_sha256(key, data).
+    digest tag(std::string_view data) const;
+
+private:
+    void* inner_;  // EVP_MD_CTX after SHA-256 of (key ^ ipad)
+    void* outer_;  // EVP_MD_CTX after SHA-256 of (key ^ opad)
+};
+
 /// `data` as lowercase hexadecimal, appended to `out`.
 void append_hex(std::string& out, std::span<const unsigned char> data);
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <memory>
 #include <optional>
 
 namespace sds::sigv4 {
@@ -179,21 +180,36 @@ prepared prepare(const request_view& req, const credentials& creds, const signin
     p.amz_date = format_amz_date(params.time);
     p.scope = credential_scope(std::string_view(p.amz_date).substr(0, 8), params.region, params.service);
 
+    // Names and values as given when they are already canonical (the usual
+    // case), else lowercased or trimmed into `owned`, which never reallocates.
     struct canonical_header {
-        std::string name;
-        std::string value;
+        std::string_view name;
+        std::string_view value;
     };
     std::vector<canonical_header> hs;
     hs.reserve(req.headers.size() + 3);
+    std::vector<std::string> owned;
+    owned.reserve(2 * req.headers.size());
+    auto canonical_name = [&](std::string_view n) -> std::string_view {
+        if (std::none_of(n.begin(), n.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return n;
+        return owned.emplace_back(lowercase(n));
+    };
+    auto canonical_value = [&](std::string_view v) -> std::string_view {
+        bool trimmed = v.empty() || (v.front() != ' ' && v.front() != '\t' && v.back() != ' ' && v.back() != '\t');
+        for (std::size_t i = 0; trimmed && i < v.size(); ++i)
+            if (v[i] == '\t' || (v[i] == ' ' && i + 1 < v.size() && v[i + 1] == ' ')) trimmed = false;
+        if (trimmed) return v;
+        return owned.emplace_back(trim_all(v));
+    };
 
     std::optional<std::string> payload_hash;
     bool has_date = false, has_token = false;
     for (const header& h : req.headers) {
-        std::string name = lowercase(h.name);
-        std::string value = trim_all(h.value);
+        const std::string_view name = canonical_name(h.name);
+        const std::string_view value = canonical_value(h.value);
         if (name == "x-amz-date") {
             if (value != p.amz_date)
-                throw signing_error("X-Amz-Date header (" + value + ") disagrees with the signing time (" +
+                throw signing_error("X-Amz-Date header (" + std::string(value) + ") disagrees with the signing time (" +
                                     p.amz_date + ")");
             has_date = true;
         } else if (name == "x-amz-security-token") {
@@ -202,14 +218,14 @@ prepared prepare(const request_view& req, const credentials& creds, const signin
             has_token = true;
             if (params.omit_session_token) continue;
         } else if (name == "x-amz-content-sha256") {
-            payload_hash = value;
+            payload_hash = std::string(value);
         } else if (name == "authorization") {
             continue;  // a previous signature is never signed
         }
         const bool excluded = std::any_of(params.unsigned_headers.begin(), params.unsigned_headers.end(),
                                           [&](std::string_view u) { return iequals(u, name); });
         if (excluded) continue;
-        hs.push_back({std::move(name), std::move(value)});
+        hs.push_back({name, value});
     }
 
     const bool token_needed = !creds.session_token.empty() && !has_token;
@@ -319,13 +335,19 @@ std::string format_amz_date(std::chrono::system_clock::time_point t) {
     // Whole seconds since the epoch, rounded down, without a round trip
     // through nanoseconds (which overflows near time_point::min()).
     const std::time_t tt = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+    // Requests come many to the second: format each second once per thread.
+    thread_local std::time_t last_time = -1;
+    thread_local std::string last_text;
+    if (tt == last_time && !last_text.empty()) return last_text;
     std::tm tm{};
     if (!gmtime_r(&tt, &tm) || tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
         throw signing_error("signing time must be between the years 1970 and 9999");
     char buf[17];
     const std::size_t n = std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
     if (n != 16) throw signing_error("signing time cannot be formatted as an AWS date");
-    return std::string(buf, n);
+    last_text.assign(buf, n);
+    last_time = tt;
+    return last_text;
 }
 
 std::string credential_scope(std::string_view date8, std::string_view region, std::string_view service) {
@@ -452,7 +474,19 @@ signing_key derive_signing_key(std::string_view secret_access_key, std::string_v
 }
 
 std::string signature(const signing_key& key, std::string_view string_to_sign) {
-    return crypto::hex(crypto::hmac_sha256(key, string_to_sign));
+    // A signing key serves a whole day of requests: keep its HMAC pads
+    // hashed, per thread, for the key used last.
+    struct last_key {
+        signing_key key{};
+        std::unique_ptr<crypto::hmac_sha256_key> hmac;
+        ~last_key() { OPENSSL_cleanse(key.data(), key.size()); }
+    };
+    thread_local last_key last;
+    if (!last.hmac || last.key != key) {
+        last.hmac = std::make_unique<crypto::hmac_sha256_key>(key);
+        last.key = key;
+    }
+    return crypto::hex(last.hmac->tag(string_to_sign));
 }
 
 std::string authorization_header(std::string_view access_key_id, std::string_view scope,
