@@ -4,7 +4,9 @@
 // it cuts short, the branches of a parallel group of shard reads, a caller's
 // cancellation. On an io_context run by several threads they must not run at
 // once, so each operation runs on a strand of its own (or on the caller's,
-// when the caller already runs on a strand), and everything below the facade
+// when the caller already runs on a strand, or on the caller's executor when
+// it belongs to an io_context made with concurrency hint 1, which Asio
+// promises only one thread runs), and everything below the facade
 // (retry loop, pool, connections) relies on that.
 //
 // The hop onto the strand forwards the caller's cancellation through state

@@ -26,6 +26,7 @@
 #include <future>
 #include <cstdint>
 #include <memory>
+#include <numeric>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -1159,4 +1160,45 @@ TEST_CASE("concurrent first increments of a sharded counter share the shard-coun
     CHECK(sets <= 2);
     CHECK(records == sets - 1);
     CHECK(adds >= 1);
+}
+
+TEST_CASE("concurrent increments of one counter share requests, and with combine off each sends its own", "[dynamodb]") {
+    for (const bool combine : {true, false}) {
+        harness h;
+        std::int64_t stored = 0;
+        h.fake->answer_with([&](const http_request& r) {
+            // The service's ADD: the stored value grows by the request's amount.
+            const auto body = body_of(r).as_object();
+            stored += std::stoll(std::string(body.at("ExpressionAttributeValues").at(":a").at("N").as_string()));
+            const std::string answer = R"({"Attributes":{"data":{"N":")" + std::to_string(stored) + R"("}}})";
+            auto step = fake_transport::response(200, answer, {{"x-amz-crc32", std::to_string(dynamodb_crc32(answer))}});
+            step.delay = 5ms;  // long enough for the others to arrive meanwhile
+            return step;
+        });
+        std::vector<std::int64_t> values;
+        test::run([&](auto&) -> boost::asio::awaitable<void> {
+            auto ex = co_await boost::asio::this_coro::executor;
+            std::vector<std::future<std::int64_t>> done;
+            incr_options options;
+            options.combine = combine;
+            for (int i = 0; i < 20; ++i)
+                done.push_back(boost::asio::co_spawn(ex, h.incr(table, "hits", options), boost::asio::use_future));
+            for (auto& f : done) {
+                while (f.wait_for(0s) != std::future_status::ready) {
+                    boost::asio::steady_timer tick(ex, 1ms);
+                    co_await tick.async_wait(boost::asio::use_awaitable);
+                }
+                values.push_back(f.get());
+            }
+        });
+        INFO("combine " << combine);
+        // Every caller got a distinct value of 1..20 and the counter counts 20.
+        std::sort(values.begin(), values.end());
+        std::vector<std::int64_t> expected(20);
+        std::iota(expected.begin(), expected.end(), 1);
+        CHECK(values == expected);
+        CHECK(stored == 20);
+        if (combine) CHECK(h.requests().size() < 20);
+        else CHECK(h.requests().size() == 20);
+    }
 }

@@ -47,7 +47,6 @@ namespace json = boost::json;
 namespace {
 
 using steady = std::chrono::steady_clock;
-using strand_t = asio::strand<asio::io_context::executor_type>;
 
 // Answers UpdateItem as DynamoDB does (the new value in Attributes, with its
 // x-amz-crc32) after a delay that wanders around `latency`.
@@ -69,8 +68,11 @@ sds::test::server_handler dynamodb_counter_server(std::chrono::milliseconds late
 enum class canceller { none, other_strand, outside_thread };
 
 struct op_state {
-    explicit op_state(asio::io_context& io) : strand(asio::make_strand(io)) {}
-    strand_t strand;
+    // On four threads each increment runs on a strand of its own; on one
+    // thread (concurrency hint 1) on the io_context's own executor.
+    op_state(asio::io_context& io, bool one_thread)
+        : strand(one_thread ? asio::any_io_executor(io.get_executor()) : asio::any_io_executor(asio::make_strand(io))) {}
+    asio::any_io_executor strand;
     asio::cancellation_signal signal;
     bool finished = false;  // on `strand`
     std::string counter;
@@ -101,9 +103,9 @@ asio::awaitable<void> one_increment(datastore& db, op_state& op, std::chrono::mi
 // another strand, or by a thread outside the io_context. Checks each outcome
 // against the requests the server read.
 stress_result run_stress(std::size_t total, std::size_t lanes, std::size_t max_connections,
-                         std::chrono::milliseconds latency, std::chrono::milliseconds timeout) {
+                         std::chrono::milliseconds latency, std::chrono::milliseconds timeout, int threads = 4) {
     test_server server(dynamodb_counter_server(latency));
-    asio::io_context io(4);
+    asio::io_context io(threads);
     dynamodb_config config;
     config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
     config.credentials = {"AKIDSTRESS", "stress-secret", ""};
@@ -115,7 +117,7 @@ stress_result run_stress(std::size_t total, std::size_t lanes, std::size_t max_c
     std::vector<std::unique_ptr<op_state>> ops;
     std::mt19937 rng(20261126);
     for (std::size_t i = 0; i < total; ++i) {
-        auto op = std::make_unique<op_state>(io);
+        auto op = std::make_unique<op_state>(io, threads == 1);
         op->counter = "c" + std::to_string(i);
         op->cancelled_by = static_cast<canceller>(i % 3 == 0 ? 0 : (i % 3 == 1 ? 1 : 2));
         // Anywhere from at once to well past the deadline.
@@ -150,7 +152,9 @@ stress_result run_stress(std::size_t total, std::size_t lanes, std::size_t max_c
                            launch(i + lanes);
                        }));
         if (op.cancelled_by == canceller::other_strand) {
-            auto t = std::make_shared<asio::steady_timer>(asio::make_strand(io), op.cancel_after);
+            auto t = std::make_shared<asio::steady_timer>(
+                threads == 1 ? asio::any_io_executor(io.get_executor()) : asio::any_io_executor(asio::make_strand(io)),
+                op.cancel_after);
             t->async_wait([t, &op, &cancel](boost::system::error_code) { cancel(op); });
         } else if (op.cancelled_by == canceller::outside_thread) {
             std::lock_guard lock(outside_mutex);
@@ -176,9 +180,9 @@ stress_result run_stress(std::size_t total, std::size_t lanes, std::size_t max_c
             std::this_thread::sleep_for(1ms);
         }
     });
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run(); });
-    for (auto& t : threads) t.join();
+    std::vector<std::thread> runners;
+    for (int t = 0; t < threads; ++t) runners.emplace_back([&] { io.run(); });
+    for (auto& t : runners) t.join();
     outside.join();
 
     std::map<std::string, int> reads;  // shard key -> times the server read it
@@ -227,6 +231,16 @@ TEST_CASE("1,500 increments with deadlines just past the server's latency on fou
           "[stress]") {
     auto r = run_stress(1500, 64, 64, scaled(35ms), scaled(40ms));
     report("deadline near latency, 64 connections", r);
+    CHECK(r.outcomes["success"] > 0);
+    CHECK(r.outcomes["ambiguous"] + r.outcomes["timeout"] + r.outcomes["cancelled"] > 0);
+}
+
+TEST_CASE("1,500 increments with deadlines just past the server's latency on a one-thread io_context, which needs no "
+          "strands, cancelled by timers and from a thread outside, agree with the server",
+          "[stress]") {
+    // Concurrency hint 1: the operations run on the io_context's executor.
+    auto r = run_stress(1500, 64, 64, scaled(35ms), scaled(40ms), 1);
+    report("one thread, deadline near latency", r);
     CHECK(r.outcomes["success"] > 0);
     CHECK(r.outcomes["ambiguous"] + r.outcomes["timeout"] + r.outcomes["cancelled"] > 0);
 }
