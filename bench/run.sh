@@ -5,8 +5,8 @@
 #   bench/run.sh [--quick | --full] [--out DIR]
 #
 #   --quick  (default) every sds workload at concurrency 1, 16, 64 and 256,
-#            the peers on the main workloads; about 3 minutes
-#   --full   longer runs, every workload for the peers too; about 15 minutes
+#            the peers on the main workloads, short runs; under 3 minutes
+#   --full   longer runs, every workload for the peers too; about 12 minutes
 #   --out    where the report goes (default build/bench-report)
 #
 # It installs what it needs (Debian packages, npm ci), builds sds (the build
@@ -102,9 +102,19 @@ results=$out/results.jsonl
 
 # --- Measuring ---------------------------------------------------------------
 if [[ $mode == quick ]]; then
-    duration=0.6 warmup=0.3 peer_duration=1.5 peer_warmup=1.5 wrk_duration=2
+    duration=0.4 warmup=0.2 peer_duration=1 peer_warmup=1 wrk_duration=2
+    count_concurrencies=(1)
+    js_workloads=(set incr incr_hot)
+    js_get_concurrencies=(1 64)
+    boto_workloads=(get set incr)
+    emulator_workloads=(get)
 else
     duration=3 warmup=1 peer_duration=4 peer_warmup=3 wrk_duration=5
+    count_concurrencies=(1 16)
+    js_workloads=(set incr incr_hot incr_sharded get_count_1 get_count_10 get_count_100 get_count_1000)
+    js_get_concurrencies=(1 16 64 256)
+    boto_workloads=(get set incr incr_hot incr_sharded get_count_100)
+    emulator_workloads=(get incr)
 fi
 concurrencies=(1 16 64 256)
 sds_workloads=(get set incr incr_hot incr_hot_nocombine incr_sharded)
@@ -167,12 +177,12 @@ for engine in dynamodb azure; do
     url_var=${engine}_stub
     env "${stub_creds[@]}" "$sds_bench" --engine $engine --endpoint "${!url_var}" --setup
     url_var=${engine}_emu
-    env "${emu_creds[@]}" "$sds_bench" --engine $engine --endpoint "${!url_var}" --setup
+    # The emulators serve the value and increment workloads only.
+    env "${emu_creds[@]}" "$sds_bench" --engine $engine --endpoint "${!url_var}" --setup --max-count 0
 done
 
 say "signing: sds against @smithy/signature-v4"
-SDS_BUILD_DIR=$build_dir node bench/report_signing.mjs "$build_dir" "$([[ $mode == quick ]] && echo 0.5 || echo 2)" \
-    --json >>"$results"
+node bench/report_signing.mjs "$build_dir" "$([[ $mode == quick ]] && echo 0.5 || echo 2)" --json >>"$results"
 
 for engine in dynamodb azure; do
     url_var=${engine}_stub
@@ -187,23 +197,20 @@ for engine in dynamodb azure; do
         for c in "${concurrencies[@]}"; do sds_run $engine stub "$url" stub_creds "$w" "$c"; done
     done
     for n in "${count_sizes[@]}"; do
-        for c in 1 16; do sds_run $engine stub "$url" stub_creds "get_count_$n" "$c"; done
+        for c in "${count_concurrencies[@]}"; do sds_run $engine stub "$url" stub_creds "get_count_$n" "$c"; done
     done
     say "$engine: with 2 ms injected latency"
     sds_run $engine stub-2ms "$slow" stub_creds get 1
     sds_run $engine stub-2ms "$slow" stub_creds get_count_100 1
 
     say "$engine: the official JavaScript client on the stub"
-    js_workloads=(get set incr incr_hot get_count_100)
-    [[ $mode == full ]] && js_workloads=(get set incr incr_hot incr_sharded get_count_1 get_count_10 get_count_100 get_count_1000)
-    for c in "${concurrencies[@]}"; do js_run $engine stub "$url" stub_creds get "$c"; done
-    for w in "${js_workloads[@]:1}"; do js_run $engine stub "$url" stub_creds "$w" 64; done
+    for c in "${js_get_concurrencies[@]}"; do js_run $engine stub "$url" stub_creds get "$c"; done
+    for w in "${js_workloads[@]}"; do js_run $engine stub "$url" stub_creds "$w" 64; done
+    js_run $engine stub-2ms "$slow" stub_creds get 1
     js_run $engine stub-2ms "$slow" stub_creds get_count_100 1
 
     if [[ $engine == dynamodb ]]; then
         say "dynamodb: boto3 (one thread) on the stub"
-        boto_workloads=(get set incr)
-        [[ $mode == full ]] && boto_workloads=(get set incr incr_hot incr_sharded get_count_100)
         for w in "${boto_workloads[@]}"; do boto3_run stub "$url" stub_creds "$w"; done
         say "dynamodb: wrk, the raw HTTP ceiling of the stub"
         measure stub stub_creds -- wrk -t1 -c64 -d"${wrk_duration}s" -s bench/peers/wrk_getitem.lua "$url/"
@@ -213,7 +220,7 @@ for engine in dynamodb azure; do
     fi
 
     say "$engine: end to end on the emulator"
-    for w in get incr; do
+    for w in "${emulator_workloads[@]}"; do
         sds_run $engine emulator "$emu" emu_creds "$w" 16
         js_run $engine emulator "$emu" emu_creds "$w" 16
     done

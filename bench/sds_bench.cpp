@@ -6,7 +6,7 @@
 //
 //   sds_bench --engine dynamodb|azure --endpoint URL --workload W
 //             [--table NAME] [--concurrency C] [--duration S] [--warmup S]
-//             [--keys N] [--threads T] [--setup]
+//             [--keys N] [--threads T] [--setup [--max-count N]]
 //
 // Workloads (the items are the ones README "Data layout" names):
 //   get                 get_data of value v<i>, i random in [0, keys)
@@ -17,7 +17,8 @@
 //   incr_sharded        incr of "sharded" with 10 shards
 //   get_count_N         get_count of "gcN" (N shards, total N), N in 1, 10, 100, 1000
 // --setup creates the table and writes what the read workloads read (the
-// values, and N increments of each gcN over N shards), then exits.
+// values, and N increments of each gcN over N shards, for N up to
+// --max-count), then exits.
 //
 // Credentials and the rest of the configuration come from the environment
 // as for the CLI (dynamodb_config::from_env, azure_table_config::from_env).
@@ -71,13 +72,15 @@ struct arguments {
     int keys = 1000;
     int threads = 1;
     bool setup = false;
+    int max_count = 1000;  // --setup writes the counters gcN for N up to this
 };
 
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "sds_bench: %s\n"
                  "usage: sds_bench --engine dynamodb|azure --endpoint URL --workload W [--table NAME]\n"
-                 "                 [--concurrency C] [--duration S] [--warmup S] [--keys N] [--threads T] [--setup]\n"
+                 "                 [--concurrency C] [--duration S] [--warmup S] [--keys N] [--threads T]\n"
+                 "                 [--setup [--max-count N]]\n"
                  "workloads: get set incr incr_hot incr_hot_nocombine incr_sharded get_count_1 get_count_10\n"
                  "           get_count_100 get_count_1000\n",
                  why);
@@ -104,6 +107,7 @@ arguments parse(int argc, char* argv[]) {
             else if (flag == "--warmup") a.warmup = std::stod(v);
             else if (flag == "--keys") a.keys = std::stoi(v);
             else if (flag == "--threads") a.threads = std::stoi(v);
+            else if (flag == "--max-count") a.max_count = std::stoi(v);
             else usage(("unknown flag " + flag).c_str());
         } catch (const std::logic_error&) {
             usage(("bad value of " + flag + ": " + v).c_str());
@@ -236,6 +240,7 @@ asio::awaitable<void> setup(sds::datastore& db, const arguments& a) {
     };
     co_await run_all(a.keys, 64, set_value);
     for (const int n : get_count_sizes) {
+        if (n > a.max_count) break;
         const std::string counter = "gc" + std::to_string(n);
         co_await db.delete_counter(a.table, counter);
         // N increments over N shards: the total is N whichever shards they hit.
@@ -248,7 +253,8 @@ asio::awaitable<void> setup(sds::datastore& db, const arguments& a) {
         const std::int64_t total = co_await db.get_count(a.table, counter);
         if (total != n) throw std::runtime_error("setup: " + counter + " counts " + std::to_string(total));
     }
-    std::fprintf(stderr, "sds_bench: set up table %s: %d values, counters gc1..gc1000\n", a.table.c_str(), a.keys);
+    std::fprintf(stderr, "sds_bench: set up table %s: %d values, counters gcN for N up to %d\n", a.table.c_str(), a.keys,
+                 a.max_count);
 }
 
 // What the workers share. Latencies are kept per worker (no lock on the hot

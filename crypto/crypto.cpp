@@ -1,5 +1,12 @@
 #include "sds_crypto.hpp"
 
+// SHA-256 and the keyed HMAC use OpenSSL's low-level SHA256_* functions: the
+// same (assembly) code as EVP, with the state on the stack, where EVP in
+// OpenSSL 3 allocates a fresh state for every digest and every context copy.
+// OpenSSL 3 marks them deprecated, not removed.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -20,15 +27,6 @@ namespace {
 }
 
 // Fetching an algorithm in OpenSSL 3 takes a lock and a lookup; do it once.
-EVP_MD* sha256_md() {
-    static EVP_MD* md = [] {
-        EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-        if (!m) openssl_failure("EVP_MD_fetch(SHA256)");
-        return m;
-    }();
-    return md;
-}
-
 EVP_MAC* hmac_mac() {
     static EVP_MAC* mac = [] {
         EVP_MAC* m = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
@@ -38,18 +36,9 @@ EVP_MAC* hmac_mac() {
     return mac;
 }
 
-struct md_ctx_deleter {
-    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
 struct mac_ctx_deleter {
     void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
 };
-
-EVP_MD_CTX* thread_md_ctx() {
-    thread_local std::unique_ptr<EVP_MD_CTX, md_ctx_deleter> ctx{EVP_MD_CTX_new()};
-    if (!ctx) openssl_failure("EVP_MD_CTX_new");
-    return ctx.get();
-}
 
 // One HMAC context per thread with the digest chosen once; each call only sets
 // the key, which is what EVP_MAC_init allows when params are omitted.
@@ -83,11 +72,8 @@ int base64_value(char c) {
 
 digest sha256(std::string_view data) {
     digest out{};
-    EVP_MD_CTX* ctx = thread_md_ctx();
-    unsigned int len = 0;
-    if (EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) != 1 ||
-        EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != out.size())
+    SHA256_CTX ctx;
+    if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, data.data(), data.size()) != 1 || SHA256_Final(out.data(), &ctx) != 1)
         openssl_failure("SHA-256");
     return out;
 }
@@ -106,10 +92,11 @@ digest hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
     return out;
 }
 
-hmac_sha256_key::hmac_sha256_key(std::span<const unsigned char> key) : inner_(nullptr), outer_(nullptr) {
+hmac_sha256_key::hmac_sha256_key(std::span<const unsigned char> key)
+    : inner_(new SHA256_CTX), outer_(new SHA256_CTX) {
     // RFC 2104: a key longer than the block is hashed first; then it is
     // padded with zeros to the block and XORed with ipad and opad.
-    constexpr std::size_t block = 64;
+    constexpr std::size_t block = SHA256_CBLOCK;
     std::array<unsigned char, block> k{};
     if (key.size() > block) {
         const digest d = sha256(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
@@ -118,45 +105,38 @@ hmac_sha256_key::hmac_sha256_key(std::span<const unsigned char> key) : inner_(nu
         std::copy(key.begin(), key.end(), k.begin());
     }
     std::array<unsigned char, block> pad{};
-    auto start = [&](unsigned char x) {
-        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-        if (!ctx) openssl_failure("EVP_MD_CTX_new");
+    bool ok = true;
+    for (auto [state, x] : {std::pair{static_cast<SHA256_CTX*>(inner_), 0x36}, std::pair{static_cast<SHA256_CTX*>(outer_), 0x5c}}) {
         for (std::size_t i = 0; i < block; ++i) pad[i] = static_cast<unsigned char>(k[i] ^ x);
-        if (EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) != 1 || EVP_DigestUpdate(ctx, pad.data(), pad.size()) != 1) {
-            EVP_MD_CTX_free(ctx);
-            openssl_failure("HMAC-SHA256 key setup");
-        }
-        return ctx;
-    };
-    inner_ = start(0x36);
-    try {
-        outer_ = start(0x5c);
-    } catch (...) {
-        EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(inner_));
-        OPENSSL_cleanse(k.data(), k.size());
-        OPENSSL_cleanse(pad.data(), pad.size());
-        throw;
+        ok = ok && SHA256_Init(state) == 1 && SHA256_Update(state, pad.data(), pad.size()) == 1;
     }
     OPENSSL_cleanse(k.data(), k.size());
     OPENSSL_cleanse(pad.data(), pad.size());
+    if (!ok) {
+        this->~hmac_sha256_key();
+        openssl_failure("HMAC-SHA256 key setup");
+    }
 }
 
 hmac_sha256_key::~hmac_sha256_key() {
-    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(inner_));
-    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(outer_));
+    // The states are as good as the key: wipe them.
+    for (void* state : {inner_, outer_}) {
+        if (!state) continue;
+        OPENSSL_cleanse(state, sizeof(SHA256_CTX));
+        delete static_cast<SHA256_CTX*>(state);
+    }
+    inner_ = outer_ = nullptr;
 }
 
 digest hmac_sha256_key::tag(std::string_view data) const {
     digest inner{};
     digest out{};
-    unsigned int len = 0;
-    EVP_MD_CTX* ctx = thread_md_ctx();
-    if (EVP_MD_CTX_copy_ex(ctx, static_cast<const EVP_MD_CTX*>(inner_)) != 1 ||
-        EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx, inner.data(), &len) != 1 ||
-        len != inner.size() || EVP_MD_CTX_copy_ex(ctx, static_cast<const EVP_MD_CTX*>(outer_)) != 1 ||
-        EVP_DigestUpdate(ctx, inner.data(), inner.size()) != 1 || EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 ||
-        len != out.size())
-        openssl_failure("HMAC-SHA256");
+    SHA256_CTX ctx = *static_cast<const SHA256_CTX*>(inner_);
+    bool ok = SHA256_Update(&ctx, data.data(), data.size()) == 1 && SHA256_Final(inner.data(), &ctx) == 1;
+    ctx = *static_cast<const SHA256_CTX*>(outer_);
+    ok = ok && SHA256_Update(&ctx, inner.data(), inner.size()) == 1 && SHA256_Final(out.data(), &ctx) == 1;
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+    if (!ok) openssl_failure("HMAC-SHA256");
     return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <forward_list>
 #include <memory>
 #include <optional>
 
@@ -177,29 +178,29 @@ prepared prepare(const request_view& req, const credentials& creds, const signin
     }
 
     prepared p;
+    p.added.reserve(4);  // the most the header form adds, Authorization included
     p.amz_date = format_amz_date(params.time);
     p.scope = credential_scope(std::string_view(p.amz_date).substr(0, 8), params.region, params.service);
 
     // Names and values as given when they are already canonical (the usual
-    // case), else lowercased or trimmed into `owned`, which never reallocates.
+    // case), else lowercased or trimmed into `owned`.
     struct canonical_header {
         std::string_view name;
         std::string_view value;
     };
     std::vector<canonical_header> hs;
     hs.reserve(req.headers.size() + 3);
-    std::vector<std::string> owned;
-    owned.reserve(2 * req.headers.size());
+    std::forward_list<std::string> owned;  // allocates only when used; never moves its strings
     auto canonical_name = [&](std::string_view n) -> std::string_view {
         if (std::none_of(n.begin(), n.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return n;
-        return owned.emplace_back(lowercase(n));
+        return owned.emplace_front(lowercase(n));
     };
     auto canonical_value = [&](std::string_view v) -> std::string_view {
         bool trimmed = v.empty() || (v.front() != ' ' && v.front() != '\t' && v.back() != ' ' && v.back() != '\t');
         for (std::size_t i = 0; trimmed && i < v.size(); ++i)
             if (v[i] == '\t' || (v[i] == ' ' && i + 1 < v.size() && v[i + 1] == ' ')) trimmed = false;
         if (trimmed) return v;
-        return owned.emplace_back(trim_all(v));
+        return owned.emplace_front(trim_all(v));
     };
 
     std::optional<std::string> payload_hash;
@@ -254,6 +255,10 @@ prepared prepare(const request_view& req, const credentials& creds, const signin
     // Sort by name; repeated names keep their order and join with commas.
     std::stable_sort(hs.begin(), hs.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     std::string canonical_headers, signed_headers;
+    std::size_t header_bytes = 0;
+    for (const auto& h : hs) header_bytes += h.name.size() + h.value.size() + 2;
+    canonical_headers.reserve(header_bytes);
+    signed_headers.reserve(header_bytes);
     for (std::size_t i = 0; i < hs.size(); ++i) {
         if (i > 0 && hs[i].name == hs[i - 1].name) {
             canonical_headers.back() = ',';
