@@ -160,11 +160,13 @@ stop() {
 }
 
 # utime + stime (+ the reaped children's cutime + cstime, with `children`)
-# of one process, in clock ticks. /proc/PID/stat: the fields after the
-# parenthesised command name start with the state (field 3).
+# of one process, in clock ticks; 0 if it is gone. /proc/PID/stat: the
+# fields after the parenthesised command name start with the state (field 3).
 ticks_of() {
     local pid=$1 with_children=$2 stat
-    { stat=$(<"/proc/$pid/stat"); } 2>/dev/null || { echo 0; return; }
+    # `read` with its own redirection: a process that exits meanwhile is a
+    # failed read, not a failed (and, under set -e, fatal) expansion.
+    read -r stat 2>/dev/null <"/proc/$pid/stat" || { echo 0; return; }
     local -a f
     read -r -a f <<<"${stat##*) }"
     # f[0] is field 3: utime is field 14 (f[11]), stime 15, cutime 16, cstime 17.
@@ -175,17 +177,30 @@ ticks_of() {
     fi
 }
 
+# The pids of the live children of process $1.
+children_of() {
+    local parent=$1 d stat ppid
+    if [[ -r /proc/$parent/task/$parent/children ]]; then
+        # nginx runs one thread, which forks the workers.
+        cat "/proc/$parent/task/$parent/children" 2>/dev/null || true
+        return
+    fi
+    for d in /proc/[0-9]*; do
+        read -r stat 2>/dev/null <"$d/stat" || continue
+        read -r _ ppid _ <<<"${stat##*) }"
+        if [[ $ppid == "$parent" ]]; then echo "${d#/proc/}"; fi
+    done
+}
+
 cpu() {
     (($# == 1)) || usage
     local state=$1 master
     master=$(running_pid "$state") || die "no instance is running in $state"
     # The master, the workers it reaped (replaced ones), and its live workers.
-    local total stat d ppid
+    local total pid
     total=$(ticks_of "$master" children)
-    for d in /proc/[0-9]*; do
-        { stat=$(<"$d/stat"); } 2>/dev/null || continue
-        read -r _ ppid _ <<<"${stat##*) }"
-        [[ $ppid == "$master" ]] && total=$((total + $(ticks_of "${d#/proc/}" self)))
+    for pid in $(children_of "$master"); do
+        total=$((total + $(ticks_of "$pid" self)))
     done
     local hz
     hz=$(getconf CLK_TCK)

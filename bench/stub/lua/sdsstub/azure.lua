@@ -9,7 +9,7 @@
 -- types that keep them), so a point read answers without decoding it.
 --
 -- Every answer carries x-ms-request-id, x-ms-version and the echoed
--- x-ms-client-request-id (added by the configuration) and Date (nginx).
+-- x-ms-client-request-id (added by the configuration), and Date (nginx).
 -- Signatures are not checked.
 
 local common = require("sdsstub.common")
@@ -72,7 +72,7 @@ local function format_of(accept)
 end
 
 local function respond(status, body, fmt)
-    ngx.status = status
+    if status ~= 200 then ngx.status = status end  -- 200 is the default
     if body then
         header["Content-Type"] = content_types[fmt]
         header["Content-Length"] = #body
@@ -82,7 +82,9 @@ local function respond(status, body, fmt)
 end
 
 local function respond_error(status, code, message, fmt)
-    local value = message .. "\nRequestId:" .. var.ms_request_id .. "\nTime:" .. common.iso_now()
+    -- The x-ms-request-id the configuration adds.
+    local request_id = "stub-" .. var.pid .. "-" .. var.connection .. "-" .. var.connection_requests
+    local value = message .. "\nRequestId:" .. request_id .. "\nTime:" .. common.iso_now()
     header["x-ms-error-code"] = code
     respond(status, '{"odata.error":{"code":"' .. code .. '","message":{"lang":"en-US","value":' ..
         encode_string(value) .. "}}}", fmt)

@@ -9,8 +9,7 @@
 --
 -- Every answer carries x-amz-crc32 (CRC32 of the body, decimal), Content-Type
 -- application/x-amz-json-1.0 (the server's default_type) and x-amzn-RequestId
--- (nginx's $request_id, added by the configuration). Signatures are not
--- checked.
+-- (added by the configuration). Signatures are not checked.
 
 local common = require("sdsstub.common")
 local expr = require("sdsstub.expr")
@@ -554,7 +553,7 @@ local handlers = {}
 for name, fn in pairs(ops) do handlers["DynamoDB_20120810." .. name] = fn end
 
 local function respond(status, body)
-    ngx.status = status
+    if status ~= 200 then ngx.status = status end  -- 200 is the default
     header["Content-Length"] = #body
     header["x-amz-crc32"] = crc32_long(body)
     ngx_print(body)
