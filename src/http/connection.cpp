@@ -291,6 +291,8 @@ bool connection::peer_closed() {
     return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);  // reset or other error
 }
 
+bool connection::open_and_drained() const { return is_open() && buffer_.size() == 0; }
+
 void connection::close() noexcept {
     boost::system::error_code ignored;
     auto& s = socket();

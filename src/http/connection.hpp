@@ -71,8 +71,12 @@ public:
                                               std::size_t body_limit);
 
     /// True when the peer has closed the idle connection (or sent something
-    /// unsolicited), so it must not be reused. Never blocks.
+    /// unsolicited), so it must not be reused. Never blocks; one system call.
     bool peer_closed();
+
+    /// Open, with nothing unread buffered: what can be known without asking
+    /// the kernel.
+    bool open_and_drained() const;
 
     /// Closes the socket; pending operations complete with operation_aborted.
     void close() noexcept;

@@ -88,7 +88,7 @@ void connection_pool::close_expired(steady_time now) {
 }
 
 asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reuse, std::optional<steady_time> deadline,
-                                                                 boost::system::error_code& ec) {
+                                                                 boost::system::error_code& ec, bool resendable) {
     // A permit granted in the same turn as the deadline or a cancellation
     // is ours; it is given back below.
     const bool permitted = co_await permits_.acquire(deadline);
@@ -116,7 +116,8 @@ asio::awaitable<connection_pool::lease> connection_pool::acquire(bool allow_reus
             while (!idle_.empty()) {
                 auto c = std::move(idle_.back());
                 idle_.pop_back();
-                if (!c->peer_closed()) {
+                const bool fresh = resendable && now - c->last_used < unchecked_reuse_window;
+                if (fresh ? c->open_and_drained() : !c->peer_closed()) {
                     l.conn_ = std::move(c);
                     l.reused_ = true;
                     break;

@@ -62,8 +62,17 @@ public:
     /// when the awaiting coroutine is cancelled, beast::error::timeout when
     /// `deadline` passes first. A cancellation or a deadline that arrives in
     /// the same turn as a connection is honoured: nothing is handed out.
+    ///
+    /// An idle connection is checked for a close (or unsolicited bytes) from
+    /// the server before it is handed out, which costs a system call. With
+    /// `resendable` (the request may go again on a fresh connection if this
+    /// one turns out closed) the check is skipped for a connection used in
+    /// the last `unchecked_reuse_window`: no server closes a keep-alive
+    /// connection that soon without saying so in its last response.
     asio::awaitable<lease> acquire(bool allow_reuse, std::optional<steady_time> deadline,
-                                   boost::system::error_code& ec);
+                                   boost::system::error_code& ec, bool resendable = false);
+
+    static constexpr std::chrono::milliseconds unchecked_reuse_window{1000};
 
     const endpoint& target() const { return endpoint_; }
     const http_options& options() const { return options_; }

@@ -26,7 +26,9 @@ asio::awaitable<transport_result> pooled_transport::send(http_request& req, send
     const auto& opts = pool_->options();
     for (bool allow_reuse : {true, false}) {
         boost::system::error_code ec;
-        auto lease = co_await pool_->acquire(allow_reuse, options.deadline, ec);
+        // An idempotent request found a reused connection closed goes again
+        // on a fresh one (below), so a recently used one needs no check.
+        auto lease = co_await pool_->acquire(allow_reuse, options.deadline, ec, options.idempotent);
         if (ec) co_return transport_result{ec, {}, false};
 
         transport_result out;

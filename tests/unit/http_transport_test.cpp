@@ -169,6 +169,28 @@ TEST_CASE("a connection the server closed while idle is replaced without failing
     CHECK(server.accepts() == 2);
 }
 
+TEST_CASE("a non-idempotent request is never written on a recently used connection the server closed", "[transport]") {
+    // An idempotent request may skip the check of a connection used a moment
+    // ago (a closed one only costs a re-send); one that must not go twice
+    // never does: it would come back ambiguous.
+    test_server server([](const auto&, std::size_t) { return ok(); });
+    const retry_options retry = quick_retries();
+    test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+        pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+        endpoint_state state(retry);
+        co_await send_ok(t);
+        server.close_idle_connections();
+        co_await sleep_for(20ms);  // let the FIN arrive, well within the window
+        call_options call;
+        call.idempotent = false;
+        const call_result r = co_await execute(t, state, retry, call, get(), {});
+        CHECK(r.response.body() == "ok");
+        CHECK(r.diag.attempts == 1);
+    });
+    CHECK(server.accepts() == 2);
+    CHECK(server.requests() == 2);
+}
+
 TEST_CASE("a request that meets a pooled connection closing under it is re-sent on a fresh one", "[transport]") {
     // The second request arrives on the reused connection and the server
     // closes it without answering: the race of a server's idle timeout.
