@@ -29,6 +29,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -283,6 +284,9 @@ asio::awaitable<void> worker(int id, operation op, std::shared_ptr<run_state> st
             std::lock_guard lock(state->first_error_mutex);
             if (state->first_error.empty()) state->first_error = e.what();
         }
+        // A failure that came without any I/O would never let the clock run:
+        // let the others (and the clock) have a turn.
+        if (!ok) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
         if (!state->measuring.load(std::memory_order_acquire) || start < state->measure_start) continue;
         if (state->stop.load(std::memory_order_relaxed)) break;
         if (!ok) {
