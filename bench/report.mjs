@@ -88,7 +88,7 @@ for (const engine of ["dynamodb", "azure"]) {
 // --- Report ------------------------------------------------------------------
 const md = [];
 md.push(`# sds benchmark report`, "");
-md.push(`${meta.date}, ${mode} mode. sds ${sdsVersion}, build type **${buildType}**, one thread (io_context with concurrency hint 1).`);
+md.push(`${meta.date}, ${mode} mode. sds ${sdsVersion}, build type **${buildType}**, one thread (an io_context made with BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).`);
 md.push(`Machine: ${machine.cpus} × ${machine.cpu_model}, ${machine.memory_gib} GiB, Linux ${machine.kernel}, Node ${machine.node}.`);
 md.push(`Servers on 127.0.0.1: *stub* is nginx with Lua answering DynamoDB and Azure Table requests (bench/stub), ` +
         `*stub-2ms* the same with 2 ms of latency injected per request, *emulator* is dynalite behind the SigV4-verifying ` +

@@ -1,8 +1,9 @@
 #include "sds_crypto.hpp"
 
 // SHA-256 and the keyed HMAC use OpenSSL's low-level SHA256_* functions: the
-// same (assembly) code as EVP, with the state on the stack, where EVP in
-// OpenSSL 3 allocates a fresh state for every digest and every context copy.
+// same (assembly) code as EVP, with the working state a plain struct (on the
+// stack for each digest and tag), where EVP in OpenSSL 3 allocates a fresh
+// state for every digest and every context copy.
 // OpenSSL 3 marks them deprecated, not removed.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>

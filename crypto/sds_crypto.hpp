@@ -38,8 +38,8 @@ public:
     digest tag(std::string_view data) const;
 
 private:
-    void* inner_;  // EVP_MD_CTX after SHA-256 of (key ^ ipad)
-    void* outer_;  // EVP_MD_CTX after SHA-256 of (key ^ opad)
+    void* inner_;  // SHA256_CTX after hashing (key ^ ipad); each tag starts from a copy on the stack
+    void* outer_;  // SHA256_CTX after hashing (key ^ opad)
 };
 
 /// `data` as lowercase hexadecimal, appended to `out`.

@@ -28,9 +28,12 @@
 // Thread safety: one datastore may be used by any number of coroutines at
 // once, also on an io_context run by several threads: each operation runs on
 // a strand of its own (or the caller's, when the caller runs on a strand).
-// On an io_context made with concurrency hint 1 (`io_context io{1}`, Asio's
-// promise that one thread runs it) operations need no strand and run on the
-// caller's executor: the fastest setup for a single-threaded server.
+// On an io_context made with BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO (the
+// program's promise to Asio that one thread at a time runs it and uses its
+// I/O objects) operations need no strand and run on the caller's executor:
+// the fastest setup for a single-threaded server. (Hint 1 alone allows
+// several threads, so operations keep their strands there; _UNSAFE also
+// works, but Asio then cannot resolve host names.)
 // Construction opens no connection. Cancellation: every operation honours
 // Asio per-operation cancellation (terminal), also emitted from another
 // thread, and the `timeout` option, and reports either as sds::error

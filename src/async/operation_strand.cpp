@@ -1,6 +1,7 @@
 #include "async/operation_strand.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/detail/concurrency_hint.hpp>
 #include <boost/asio/detail/scheduler.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -19,11 +20,15 @@ bool runs_serially(const asio::any_io_executor& ex) noexcept {
     if (ex.target<asio::strand<asio::io_context::executor_type>>() != nullptr ||
         ex.target<asio::strand<asio::any_io_executor>>() != nullptr)
         return true;
-    // An io_context made with concurrency hint 1 is run by one thread only
-    // (Asio's contract for that hint), so its handlers never run at once.
+    // The concurrency hints that turn off the reactor's (or the scheduler's)
+    // locking oblige the program to run the io_context, and use its I/O
+    // objects, from one thread at a time: its handlers never run at once.
+    // (Hint 1 only tunes Asio for one thread; several may still run it.)
     if (const auto* io = ex.target<asio::io_context::executor_type>()) {
         const int hint = asio::use_service<asio::detail::scheduler>(io->context()).concurrency_hint();
-        return hint == 1;
+        return BOOST_ASIO_CONCURRENCY_HINT_IS_SPECIAL(hint) &&
+               (!BOOST_ASIO_CONCURRENCY_HINT_IS_LOCKING(REACTOR_IO, hint) ||
+                !BOOST_ASIO_CONCURRENCY_HINT_IS_LOCKING(SCHEDULER, hint));
     }
     return false;
 }

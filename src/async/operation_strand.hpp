@@ -5,8 +5,8 @@
 // cancellation. On an io_context run by several threads they must not run at
 // once, so each operation runs on a strand of its own (or on the caller's,
 // when the caller already runs on a strand, or on the caller's executor when
-// it belongs to an io_context made with concurrency hint 1, which Asio
-// promises only one thread runs), and everything below the facade
+// it belongs to an io_context whose concurrency hint lets only one thread at
+// a time run it), and everything below the facade
 // (retry loop, pool, connections) relies on that.
 //
 // The hop onto the strand forwards the caller's cancellation through state
@@ -42,7 +42,9 @@ boost::asio::any_io_executor make_operation_strand(const boost::asio::any_io_exe
 
 /// True when handlers of `ex` never run at once: `ex` is a strand (of an
 /// io_context, or of any executor), or an executor of an io_context made
-/// with concurrency hint 1. An operation awaited from it runs on it directly.
+/// with BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO or _UNSAFE (which Asio allows
+/// only one thread at a time to run). An operation awaited from it runs on
+/// it directly.
 bool runs_serially(const boost::asio::any_io_executor& ex) noexcept;
 
 namespace strand_hop {
