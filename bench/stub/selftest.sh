@@ -18,7 +18,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 prog=selftest.sh
 
-(($# == 1)) && [[ $1 =~ ^[0-9]+$ ]] || { echo "usage: $prog BASE_PORT" >&2; exit 2; }
+if (($# != 1)) || ! [[ $1 =~ ^[0-9]+$ ]]; then
+    echo "usage: $prog BASE_PORT" >&2
+    exit 2
+fi
 base=$1
 sds=${SDS_CLI:-$repo/build/cli/sds}
 [[ -x $sds ]] || { echo "$prog: no sds binary at $sds (build it, or set SDS_CLI)" >&2; exit 2; }
@@ -135,14 +138,18 @@ pass "dynamodb: x-amz-crc32 is the body's CRC32"
 pass "dynamodb: x-amzn-RequestId"
 
 ddb_call "$ddb_port" DynamoDB_20120810.NoSuchOperation '{}'
-grep -q '^HTTP/1.1 400' "$state/h" && grep -q '"__type":"com.amazon.coral.service#UnknownOperationException"' "$state/b" ||
+if ! grep -q '^HTTP/1.1 400' "$state/h" ||
+    ! grep -q '"__type":"com.amazon.coral.service#UnknownOperationException"' "$state/b"; then
     fail "dynamodb: an unknown target: $(head -n 1 "$state/h") $(cat "$state/b")"
+fi
 pass "dynamodb: an unknown target is 400 UnknownOperationException"
 
 curl -sS -o "$state/b" -D "$state/h" -H "Accept: application/json;odata=minimalmetadata" \
     -H "x-ms-client-request-id: selftest-id" "http://127.0.0.1:$azure_port/devstoreaccount1/$table(PartitionKey='no-such-key',RowKey='')"
-grep -q '^HTTP/1.1 404' "$state/h" && [[ $(header_of "$state/h" x-ms-error-code) == ResourceNotFound ]] &&
-    grep -q '{"odata.error":{"code":"ResourceNotFound"' "$state/b" || fail "azure: a missing entity: $(cat "$state/h" "$state/b")"
+if ! grep -q '^HTTP/1.1 404' "$state/h" || [[ $(header_of "$state/h" x-ms-error-code) != ResourceNotFound ]] ||
+    ! grep -q '{"odata.error":{"code":"ResourceNotFound"' "$state/b"; then
+    fail "azure: a missing entity: $(cat "$state/h" "$state/b")"
+fi
 pass "azure: a missing entity is 404 ResourceNotFound"
 [[ $(header_of "$state/h" x-ms-client-request-id) == selftest-id && -n $(header_of "$state/h" x-ms-request-id) &&
     $(header_of "$state/h" x-ms-version) == 2019-02-02 && -n $(header_of "$state/h" Date) ]] ||

@@ -47,6 +47,17 @@ running_pid() {
     echo "$pid"
 }
 
+# The end of the instance's logs, for a failure's report.
+show_logs() {
+    local f
+    for f in "$1/error.log" "$1/nginx.stderr"; do
+        if [[ -s $f ]]; then
+            echo "--- the end of $f:" >&2
+            tail -n 20 "$f" >&2
+        fi
+    done
+}
+
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -66,8 +77,8 @@ lua_cpath() {
 start() {
     (($# >= 2 && $# <= 3)) || usage
     local state=$1 base=$2 workers=${3:-1}
-    is_uint "$base" && ((base >= 1 && base + 3 <= 65535)) || die "bad BASE_PORT '$base'"
-    is_uint "$workers" && ((workers >= 1)) || die "bad WORKERS '$workers'"
+    if ! is_uint "$base" || ((base < 1 || base + 3 > 65535)); then die "bad BASE_PORT '$base'"; fi
+    if ! is_uint "$workers" || ((workers < 1)); then die "bad WORKERS '$workers'"; fi
     local latency_ms=${STUB_LATENCY_MS:-2}
     is_uint "$latency_ms" || die "bad STUB_LATENCY_MS '$latency_ms'"
     local items_size=${STUB_ITEMS_SIZE:-256m}
@@ -115,9 +126,9 @@ start() {
         "$here/nginx.conf.in" >"$state/nginx.conf"
 
     : >"$state/error.log"
-    if ! "$nginx_bin" -p "$state" -c "$state/nginx.conf" -e "$state/error.log" 2>>"$state/error.log"; then
-        echo "$prog: nginx failed to start; the end of $state/error.log:" >&2
-        tail -n 20 "$state/error.log" >&2
+    if ! "$nginx_bin" -p "$state" -c "$state/nginx.conf" -e "$state/error.log" 2>"$state/nginx.stderr"; then
+        echo "$prog: nginx failed to start" >&2
+        show_logs "$state"
         exit 1
     fi
 
@@ -129,9 +140,8 @@ start() {
         done
         ((ready)) && running_pid "$state" >/dev/null && break
         if ((SECONDS >= deadline)); then
-            echo "$prog: nginx did not accept connections on 127.0.0.1:$base-$((base + 3)) within 10 s;" \
-                "the end of $state/error.log:" >&2
-            tail -n 20 "$state/error.log" >&2
+            echo "$prog: nginx did not accept connections on 127.0.0.1:$base-$((base + 3)) within 10 s" >&2
+            show_logs "$state"
             stop "$state" || true
             exit 1
         fi

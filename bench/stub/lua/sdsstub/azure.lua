@@ -18,8 +18,8 @@ local ngx = ngx
 local var, header, req_read_body, req_get_body_data, get_method = ngx.var, ngx.header, ngx.req.read_body,
     ngx.req.get_body_data, ngx.req.get_method
 local ngx_print, unescape_uri = ngx.print, ngx.unescape_uri
-local find, sub, byte, lower, upper, gsub, format = string.find, string.sub, string.byte, string.lower,
-    string.upper, string.gsub, string.format
+local find, sub, byte, lower, upper, gsub = string.find, string.sub, string.byte, string.lower, string.upper,
+    string.gsub
 local concat, sort = table.concat, table.sort
 local type, pairs, pcall, tostring, tonumber, error = type, pairs, pcall, tostring, tonumber, error
 local floor = math.floor
@@ -498,7 +498,9 @@ end
 -- Update (If-Match) or insert-or-replace / insert-or-merge (no If-Match).
 local function write_entity(id, ltable, pk, rk, merge)
     local body = read_json_body()
-    if not body then fail(400, "PropertiesNeedValue", "The values are not specified for all properties in the entity.") end
+    if not body then
+        fail(400, "PropertiesNeedValue", "The values are not specified for all properties in the entity.")
+    end
     local props, types = properties_of(body)
     require_table(ltable)
     local if_match = var.http_if_match

@@ -18,8 +18,8 @@ local ngx = ngx
 local var, header, req_read_body, req_get_body_data, get_method = ngx.var, ngx.header, ngx.req.read_body,
     ngx.req.get_body_data, ngx.req.get_method
 local crc32_long, ngx_print = ngx.crc32_long, ngx.print
-local find, sub, byte, format = string.find, string.sub, string.byte, string.format
-local concat, sort = table.concat, table.sort
+local find, sub, format = string.find, string.sub, string.format
+local concat = table.concat
 local type, pairs, ipairs, next, pcall, tostring, tonumber, error = type, pairs, ipairs, next, pcall, tostring,
     tonumber, error
 
@@ -64,7 +64,9 @@ local function encode_map(m)
 end
 
 local function string_list(list, t, check)
-    if type(list) ~= "table" or #list == 0 then invalid("One or more parameter values were invalid: An string set may not be empty") end
+    if type(list) ~= "table" or #list == 0 then
+        invalid("One or more parameter values were invalid: An string set may not be empty")
+    end
     local parts = {}
     for i = 1, #list do
         local e = list[i]
@@ -79,8 +81,13 @@ end
 encode_av = function(av)
     if type(av) ~= "table" then invalid("Supplied AttributeValue is not an object") end
     local t, v = next(av)
-    if t == nil then invalid("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes") end
-    if next(av, t) ~= nil then invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes") end
+    if t == nil then
+        invalid("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
+    end
+    if next(av, t) ~= nil then
+        invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported " ..
+            "datatypes")
+    end
     if t == "S" or t == "B" then
         if type(v) ~= "string" then invalid("Invalid " .. t .. " value") end
         return '{"' .. t .. '":' .. encode_string(v) .. "}"
@@ -121,7 +128,10 @@ local encode_item = encode_map
 local defs = {}
 
 local function table_def(name)
-    if type(name) ~= "string" then invalid("1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null") end
+    if type(name) ~= "string" then
+        invalid("1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must " ..
+            "not be null")
+    end
     local spec = tables:get("d:" .. name)
     if not spec then not_found(name) end
     local def = defs[name]
@@ -148,7 +158,8 @@ local function key_id(def, key, whole_item)
     local h = type(hv) == "table" and hv[def.htype]
     if type(h) ~= "string" then schema_mismatch() end
     if h == "" then
-        invalid("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: " .. def.hash)
+        invalid("One or more parameter values are not valid. The AttributeValue for a key attribute cannot " ..
+            "contain an empty string value. Key: " .. def.hash)
     end
     local range = def.range
     if not range then
@@ -185,7 +196,8 @@ local function capacity(pt)
     local r = type(pt) == "table" and tonumber(pt.ReadCapacityUnits)
     local w = type(pt) == "table" and tonumber(pt.WriteCapacityUnits)
     if not r or not w or r < 1 or w < 1 then
-        invalid("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified and at least 1")
+        invalid("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both " ..
+            "be specified and at least 1")
     end
     return r, w
 end
@@ -206,7 +218,8 @@ function ops.CreateTable(req)
     local types = {}
     if type(req.AttributeDefinitions) ~= "table" then invalid("AttributeDefinitions is required") end
     for _, d in ipairs(req.AttributeDefinitions) do
-        if type(d) ~= "table" or type(d.AttributeName) ~= "string" or not (d.AttributeType == "S" or d.AttributeType == "N" or d.AttributeType == "B") then
+        local t = type(d) == "table" and d.AttributeType
+        if not (t == "S" or t == "N" or t == "B") or type(d.AttributeName) ~= "string" then
             invalid("Invalid AttributeDefinitions")
         end
         types[d.AttributeName] = d.AttributeType
@@ -215,7 +228,8 @@ function ops.CreateTable(req)
     if type(req.KeySchema) ~= "table" then invalid("KeySchema is required") end
     for _, k in ipairs(req.KeySchema) do
         if type(k) ~= "table" or not types[k.AttributeName] then
-            invalid("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions")
+            invalid("One or more parameter values were invalid: Some index key attributes are not defined in " ..
+                "AttributeDefinitions")
         end
         if k.KeyType == "HASH" and not hash then hash = k.AttributeName
         elseif k.KeyType == "RANGE" and not range then range = k.AttributeName
@@ -250,7 +264,8 @@ function ops.CreateTable(req)
         ItemCount = 0,
         TableSizeBytes = 0,
         TableArn = "arn:aws:dynamodb:" .. region_of_request() .. ":000000000000:table/" .. name,
-        TableId = format("%s-%s-%s-%s-%s", sub(id, 1, 8), sub(id, 9, 12), sub(id, 13, 16), sub(id, 17, 20), sub(id, 21, 32)),
+        TableId = format("%s-%s-%s-%s-%s", sub(id, 1, 8), sub(id, 9, 12), sub(id, 13, 16), sub(id, 17, 20),
+            sub(id, 21, 32)),
         ProvisionedThroughput = { ReadCapacityUnits = read, WriteCapacityUnits = write, NumberOfDecreasesToday = 0 },
         DeletionProtectionEnabled = false,
     }
@@ -287,7 +302,9 @@ function ops.UpdateTable(req)
     elseif mode == "PROVISIONED" or req.ProvisionedThroughput then
         local read, write = capacity(req.ProvisionedThroughput)
         desc.BillingModeSummary = nil
-        desc.ProvisionedThroughput = { ReadCapacityUnits = read, WriteCapacityUnits = write, NumberOfDecreasesToday = 0 }
+        desc.ProvisionedThroughput = {
+            ReadCapacityUnits = read, WriteCapacityUnits = write, NumberOfDecreasesToday = 0,
+        }
     end
     local json = require("cjson").encode(desc)
     tables:set("D:" .. name, json)
@@ -316,7 +333,8 @@ function ops.ListTables(req)
 end
 
 function ops.DescribeEndpoints()
-    return '{"Endpoints":[{"Address":' .. encode_string(var.http_host or "127.0.0.1") .. ',"CachePeriodInMinutes":1440}]}'
+    return '{"Endpoints":[{"Address":' .. encode_string(var.http_host or "127.0.0.1") ..
+        ',"CachePeriodInMinutes":1440}]}'
 end
 
 -- ---------------------------------------------------------------------------
@@ -328,7 +346,8 @@ end
 
 local function refuse_legacy(req)
     if req.Expected or req.AttributeUpdates or req.ConditionalOperator then
-        invalid("the sds benchmark stub does not implement the legacy Expected/AttributeUpdates parameters; use expressions")
+        invalid("the sds benchmark stub does not implement the legacy Expected/AttributeUpdates parameters; " ..
+            "use expressions")
     end
 end
 

@@ -497,7 +497,8 @@ evaluate = function(node, item, ctx)
     if k == "not" then return not evaluate(node.a, item, ctx) end
     if k == "fn" then return evaluate_function(node, item, ctx) end
     if k == "between" then
-        local a, lo, hi = operand_value(node.a, item, ctx), operand_value(node.lo, item, ctx), operand_value(node.hi, item, ctx)
+        local a = operand_value(node.a, item, ctx)
+        local lo, hi = operand_value(node.lo, item, ctx), operand_value(node.hi, item, ctx)
         if not a or not lo or not hi then return false end
         local c1, c2 = compare_scalars(a, lo), compare_scalars(a, hi)
         return c1 ~= nil and c2 ~= nil and c1 >= 0 and c2 <= 0
@@ -607,11 +608,13 @@ function M.apply_update(actions, item, ctx)
                     end
                     new = old and set_union(old, v, t) or v
                 else
-                    invalid("Incorrect operand type for operator or function; operator: ADD, operand type: " .. tostring(t))
+                    invalid("Incorrect operand type for operator or function; operator: ADD, operand type: " ..
+                        tostring(t))
                 end
             else  -- DELETE
                 if not set_types[t] then
-                    invalid("Incorrect operand type for operator or function; operator: DELETE, operand type: " .. tostring(t))
+                    invalid("Incorrect operand type for operator or function; operator: DELETE, operand type: " ..
+                        tostring(t))
                 end
                 if old ~= nil and not old[t] then
                     invalid("An operand in the update expression has an incorrect data type")
