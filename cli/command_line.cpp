@@ -20,8 +20,10 @@ commands:
                               --binary stores the value as bytes
   get TABLE KEY               prints the value; exit 1 if there is none
   delete TABLE KEY
-  incr TABLE COUNTER [--amount N] [--shards N]
-                              prints the value incr returned
+  incr TABLE COUNTER [--amount N] [--shards N] [--exactly-once | --no-exactly-once]
+                              prints the value incr returned; exactly once
+                              is the default (--no-exactly-once: a plain
+                              DynamoDB ADD, ambiguous if its outcome is unknown)
   count TABLE COUNTER         prints the counter's total
   delete-counter TABLE COUNTER
 
@@ -51,7 +53,7 @@ struct option_spec {
     bool takes_value;
 };
 
-constexpr std::array<option_spec, 10> known_options{{
+constexpr std::array<option_spec, 12> known_options{{
     {"engine", true},
     {"endpoint", true},
     {"timeout", true},
@@ -62,6 +64,8 @@ constexpr std::array<option_spec, 10> known_options{{
     {"binary", false},
     {"amount", true},
     {"shards", true},
+    {"exactly-once", false},
+    {"no-exactly-once", false},
 }};
 
 // Options every command accepts.
@@ -82,7 +86,7 @@ const std::vector<command_spec>& known_commands() {
         {"set", command::set, {"TABLE", "KEY", "VALUE"}, {"binary"}},
         {"get", command::get, {"TABLE", "KEY"}, {}},
         {"delete", command::delete_data, {"TABLE", "KEY"}, {}},
-        {"incr", command::incr, {"TABLE", "COUNTER"}, {"amount", "shards"}},
+        {"incr", command::incr, {"TABLE", "COUNTER"}, {"amount", "shards", "exactly-once", "no-exactly-once"}},
         {"count", command::count, {"TABLE", "COUNTER"}, {}},
         {"delete-counter", command::delete_counter, {"TABLE", "COUNTER"}, {}},
     };
@@ -194,6 +198,11 @@ command_line parse(std::span<const char* const> args) {
         } else if (name == "amount") {
             result.amount = parse_integer(value, flag, std::numeric_limits<std::int64_t>::min(),
                                           std::numeric_limits<std::int64_t>::max());
+        } else if (name == "exactly-once" || name == "no-exactly-once") {
+            const bool on = name == "exactly-once";
+            if (result.exactly_once && *result.exactly_once != on)
+                throw usage_error("incr: --exactly-once and --no-exactly-once exclude each other");
+            result.exactly_once = on;
         } else if (name == "shards") {
             result.shards = static_cast<std::uint32_t>(
                 parse_integer(value, flag, 1, std::numeric_limits<std::uint32_t>::max()));

@@ -57,6 +57,7 @@ struct command_line {
     // incr
     std::int64_t amount = 1;
     std::uint32_t shards = 1;
+    std::optional<bool> exactly_once;  ///< --exactly-once / --no-exactly-once; unset: the default (on)
 };
 
 /// Parses the arguments after the program name. Options may come before or

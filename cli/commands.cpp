@@ -47,7 +47,9 @@ boost::asio::awaitable<int> run_command(sds::datastore& db, const command_line& 
         break;
     case command::incr: {
         const std::int64_t value = co_await db.incr(
-            args[0], args[1], {.amount = cmd.amount, .shard_count = cmd.shards, .timeout = cmd.timeout});
+            args[0], args[1],
+            {.amount = cmd.amount, .shard_count = cmd.shards, .exactly_once = cmd.exactly_once.value_or(true),
+             .timeout = cmd.timeout});
         out << value << '\n';
         break;
     }

@@ -42,6 +42,9 @@ using counter_items = std::unordered_map<std::string, std::int64_t>;
 
 /// How one write to a counter shard may be sent.
 struct shard_write_options {
+    /// Record the write in the shard so that an unknown outcome can be
+    /// resolved (incr_options::exactly_once). Azure always does.
+    bool exactly_once = true;
     /// Re-send a write whose outcome is unknown (incr_options::retry_ambiguous).
     bool retry_ambiguous = false;
 };

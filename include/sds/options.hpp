@@ -47,9 +47,17 @@ struct incr_options {
     /// random one. The count only grows: a larger count is recorded before it
     /// is first used, a smaller one uses the first shards.
     std::uint32_t shard_count = 1;
-    /// An increment whose outcome is unknown (the connection broke after the
-    /// request was sent) is reported as errc::ambiguous; with this set, it is
-    /// re-sent instead, at the risk of counting twice.
+    /// Apply the increment exactly once, also when a request's outcome is
+    /// unknown (the connection broke after it was sent, a 5xx, a response that
+    /// never came): the shard item records the write, so sds can re-send it
+    /// safely and tell whether it landed (README, "Counters: exactly once").
+    /// On by default. Azure Table counters are always exactly once; the option
+    /// matters on DynamoDB only, where off means a plain `ADD`: an unknown
+    /// outcome is then errc::ambiguous (or re-sent, with retry_ambiguous).
+    bool exactly_once = true;
+    /// Without exactly_once: an increment whose outcome is unknown is
+    /// reported as errc::ambiguous; with this set, it is re-sent instead, at
+    /// the risk of counting twice. Ignored with exactly_once.
     bool retry_ambiguous = false;
     /// Concurrent increments of the same shard share one request: the first
     /// caller's write carries the amounts queued while it was in flight, and

@@ -51,13 +51,14 @@ asio::awaitable<std::int64_t> increment_counter(std::shared_ptr<engine> e, std::
         state->counts.recorded(table, counter, n, steady::now());
     }
     std::string shard = shard_key(counter, pick_shard(n));
-    const shard_write_options write_options{.retry_ambiguous = options.retry_ambiguous};
+    const shard_write_options write_options{.exactly_once = options.exactly_once,
+                                            .retry_ambiguous = !options.exactly_once && options.retry_ambiguous};
     if (!options.combine) co_return co_await e->add_to_shard(table, shard, options.amount, deadline, write_options);
     // Increments combine when they would be the same write.
     std::string key = table;
     key.push_back('\0');
     key += shard;
-    key.push_back(write_options.retry_ambiguous ? '1' : '0');
+    key.push_back(write_options.exactly_once ? 'e' : write_options.retry_ambiguous ? 'r' : 'p');
     auto write = [e, table, shard, write_options](std::int64_t total, deadline_t write_deadline) {
         return e->add_to_shard(table, shard, total, write_deadline, write_options);
     };

@@ -2,6 +2,7 @@
 
 #include "async/pause.hpp"
 #include "counters/counter_keys.hpp"
+#include "counters/write_record.hpp"
 #include "retry/retry_policy.hpp"
 #include "sds_crypto.hpp"
 #include "transport/json_body.hpp"
@@ -20,6 +21,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <charconv>
 #include <random>
 #include <unordered_map>
@@ -298,6 +301,7 @@ public:
     asio::awaitable<std::int64_t> add_to_shard(std::string table, std::string shard, std::int64_t amount,
                                                deadline_t deadline, shard_write_options options) override {
         auto self = shared_from_this();
+        if (options.exactly_once) co_return co_await add_once(std::move(table), std::move(shard), amount, deadline);
         json_arena arena;
         json::object body(arena.storage());
         body["TableName"] = table;
@@ -469,7 +473,11 @@ private:
         json::array pending;
         for (const auto& k : keys) pending.push_back(json::value(key_of(k)));
         for (unsigned round = 1;; ++round) {
-            json::object request{{"Keys", std::move(pending)}, {"ConsistentRead", consistent}};
+            // Only the numbers: a shard also holds its writers' records.
+            json::object request{{"Keys", std::move(pending)},
+                                 {"ConsistentRead", consistent},
+                                 {"ProjectionExpression", "#k, #d, #n"},
+                                 {"ExpressionAttributeNames", {{"#k", key_attr}, {"#d", data_attr}, {"#n", shards_attr}}}};
             json::object items{{table, std::move(request)}};
             json::object body{{"RequestItems", std::move(items)}};
             const json::value r = co_await call("BatchGetItem", table, std::move(body), deadline);
@@ -543,6 +551,323 @@ private:
         co_await pause_or_throw(delay, op);
     }
 
+    // --- Exactly-once increments (README, "Counters: exactly once") ---------
+    //
+    // A writer lane (this engine's random id and a lane number) keeps two
+    // attributes in each shard it writes: ws_<lane>, the sequence number of
+    // its last write there, and wv_<lane>, the shard's value before that
+    // write. The write is one UpdateItem, conditional on the recorded
+    // sequence number being lower than its own:
+    //
+    //   SET data = if_not_exists(data, 0) + :a, ws_<lane> = :s, wv_<lane> = if_not_exists(data, 0)
+    //   IF attribute_not_exists(ws_<lane>) OR ws_<lane> < :s
+    //
+    // so any number of copies of it apply once: a re-send after an unknown
+    // outcome either applies (none had) or fails its condition (one had, and
+    // ws_/wv_ give the value it produced). A lane has one write in flight per
+    // shard at a time, so a later write of the lane cannot be mistaken for
+    // this one. Sequence numbers are milliseconds of the service's clock (the
+    // clock skew corrected), strictly increasing per engine, so they also
+    // say when a lane last wrote: lanes idle for record_lifetime are pruned
+    // by later writers.
+
+    static constexpr std::string_view lane_seq_prefix = "ws_";
+    static constexpr std::string_view lane_value_prefix = "wv_";
+    // How long a lane's record outlives its last write. An unknown outcome
+    // is settled within the operation's deadline, far shorter than this.
+    static constexpr std::chrono::hours record_lifetime{1};
+    // Re-sends of one write after the retry loop gave up on it, before it is
+    // reported ambiguous (only without a deadline: with one, until it passes).
+    static constexpr unsigned max_settle_rounds = 4;
+    // Every this many exactly-once writes asks for the whole item back, to
+    // find lanes to prune (the first write of an engine does).
+    static constexpr std::uint64_t prune_look_every = 16;
+
+    // A lane for one write to one shard: the lowest number no other write of
+    // this engine to the same shard holds.
+    class lane_lease {
+    public:
+        lane_lease(dynamodb_engine& e, std::string shard_id) : engine_(e), shard_id_(std::move(shard_id)) {
+            std::lock_guard lock(engine_.lanes_mutex_);
+            auto& busy = engine_.busy_lanes_[shard_id_];
+            while (number_ < busy.size() && busy[number_]) ++number_;
+            if (number_ == busy.size()) busy.push_back(true);
+            else busy[number_] = true;
+        }
+        ~lane_lease() {
+            std::lock_guard lock(engine_.lanes_mutex_);
+            const auto it = engine_.busy_lanes_.find(shard_id_);
+            it->second[number_] = false;
+            if (std::none_of(it->second.begin(), it->second.end(), [](bool b) { return b; })) engine_.busy_lanes_.erase(it);
+        }
+        lane_lease(const lane_lease&) = delete;
+        lane_lease& operator=(const lane_lease&) = delete;
+        std::size_t number() const noexcept { return number_; }
+
+    private:
+        dynamodb_engine& engine_;
+        std::string shard_id_;
+        std::size_t number_ = 0;
+    };
+
+    std::int64_t next_seq() {
+        const std::int64_t now =
+            std::chrono::duration_cast<std::chrono::milliseconds>(state_.skew.now().time_since_epoch()).count();
+        std::int64_t last = last_seq_.load(std::memory_order_relaxed);
+        for (;;) {
+            const std::int64_t seq = std::max(now, last + 1);
+            if (last_seq_.compare_exchange_weak(last, seq, std::memory_order_relaxed)) return seq;
+        }
+    }
+
+    static json::object typed_number(std::int64_t n, json::storage_ptr sp) {
+        json::object o(sp);
+        o["N"] = std::to_string(n);
+        return o;
+    }
+
+    asio::awaitable<std::int64_t> add_once(std::string table, std::string shard, std::int64_t amount, deadline_t deadline) {
+        std::string shard_id = table;
+        shard_id.push_back('\0');
+        shard_id += shard;
+        const lane_lease lane(*this, std::move(shard_id));
+        const std::string lane_name = writer_id_ + "_" + std::to_string(lane.number());
+        const std::string seq_attr = std::string(lane_seq_prefix) + lane_name;
+        const std::string value_attr = std::string(lane_value_prefix) + lane_name;
+        const std::int64_t seq = next_seq();
+        const bool look = once_writes_.fetch_add(1, std::memory_order_relaxed) % prune_look_every == 0;
+
+        // Once a copy of the write may have been sent without an answer, it
+        // may land at any time; the caller then learns only "applied" (found
+        // or answered) or "ambiguous", never a plain failure.
+        bool may_land = false;
+        for (unsigned round = 1;; ++round) {
+            json_arena arena;
+            json::object body(arena.storage());
+            body["TableName"] = table;
+            body["Key"] = key_of(shard, arena.storage());
+            body["UpdateExpression"] = "SET #d = if_not_exists(#d, :z) + :a, #s = :s, #v = if_not_exists(#d, :z)";
+            body["ConditionExpression"] = "attribute_not_exists(#s) OR #s < :s";
+            json::object names(arena.storage());
+            names["#d"] = data_attr;
+            names["#s"] = seq_attr;
+            names["#v"] = value_attr;
+            body["ExpressionAttributeNames"] = std::move(names);
+            json::object values(arena.storage());
+            values[":z"] = typed_number(0, arena.storage());
+            values[":a"] = typed_number(amount, arena.storage());
+            values[":s"] = typed_number(seq, arena.storage());
+            body["ExpressionAttributeValues"] = std::move(values);
+            body["ReturnValues"] = look ? "ALL_NEW" : "UPDATED_NEW";
+
+            std::optional<sds::error> failure;
+            call_result answer;
+            try {
+                answer = co_await send("UpdateItem", table, std::move(body), deadline, /*idempotent=*/false,
+                                       /*retry_ambiguous=*/true);
+            } catch (const sds::error& e) {
+                failure = e;
+            }
+            if (!failure) {
+                // Applied by this very copy: one that had landed before would
+                // have made it fail its condition.
+                std::optional<std::int64_t> value;
+                std::vector<std::pair<std::string, std::int64_t>> idle;
+                try {
+                    const json::value r = json_body("UpdateItem", answer, arena.storage());
+                    const auto* attrs = r.is_object() ? r.get_object().if_contains("Attributes") : nullptr;
+                    if (attrs && attrs->is_object()) {
+                        value = number_attr("UpdateItem", attrs->get_object(), data_attr);
+                        if (look) idle = idle_lanes(attrs->get_object(), seq_attr);
+                    }
+                } catch (const sds::error&) {
+                }
+                if (!value) {
+                    // Applied, but the answer is unreadable: the record says.
+                    co_return co_await settle(table, shard, seq_attr, value_attr, seq, amount, deadline, answer.diag);
+                }
+                if (!idle.empty()) co_await prune(table, shard, std::move(idle), deadline);
+                co_return *value;
+            }
+
+            const sds::error& e = *failure;
+            if (e.condition() == errc::condition_failed)
+                co_return co_await settle(table, shard, seq_attr, value_attr, seq, amount, deadline, e.diag());
+            // The retry loop reports ambiguous whenever a copy may have been
+            // applied, except under a final answer of the service to a
+            // re-send (the table went, credentials were refused), which says
+            // nothing of the copies before it.
+            const bool final_answer = e.diag().http_status >= 400 && e.diag().http_status < 500 &&
+                                      e.condition() != errc::throttled;
+            may_land = may_land || e.condition() == errc::ambiguous || (final_answer && e.diag().attempts > 1);
+            if (!may_land) throw e;  // nothing of it was applied: a plain failure
+            const bool stopped = e.condition() == errc::cancelled || (deadline && steady::now() >= *deadline);
+            if (stopped) {
+                if (e.condition() == errc::ambiguous) throw e;
+                throw error(errc::ambiguous, std::string("incr: ") + e.what() + "; an earlier attempt may have been applied",
+                            e.diag());
+            }
+            if (e.condition() == errc::ambiguous && round < max_settle_rounds) continue;  // re-send: it applies once
+            // Giving up: fence the write off so that no copy still on its way
+            // can land, or find that one did.
+            const record_state fenced = co_await fence(table, shard, seq_attr, value_attr, seq, amount, deadline);
+            if (fenced.applied) co_return *fenced.applied;
+            if (fenced.fenced) {
+                if (e.condition() != errc::ambiguous) throw e;
+                throw error(e.diag().http_status ? errc::service_error : errc::network_error,
+                            std::string("incr: not applied (fenced off after: ") + e.what() + ")", e.diag());
+            }
+            if (e.condition() == errc::ambiguous) throw e;
+            throw error(errc::ambiguous, std::string("incr: ") + e.what() + "; an earlier attempt may have been applied",
+                        e.diag());
+        }
+    }
+
+    // What a shard's record says of the write with sequence number `seq`.
+    struct record_state {
+        std::optional<std::int64_t> applied;  // it landed and produced this value
+        bool fenced = false;                  // it was fenced off: it never landed and never will
+    };
+
+    asio::awaitable<record_state> read_record(const std::string& table, const std::string& shard,
+                                              const std::string& seq_attr, const std::string& value_attr,
+                                              std::int64_t seq, std::int64_t amount, deadline_t deadline) {
+        json::object body;
+        body["TableName"] = table;
+        body["Key"] = key_of(shard);
+        body["ConsistentRead"] = true;
+        body["ProjectionExpression"] = "#s, #v";
+        json::object names;
+        names["#s"] = seq_attr;
+        names["#v"] = value_attr;
+        body["ExpressionAttributeNames"] = std::move(names);
+        const json::value r = co_await call("GetItem", table, std::move(body), deadline);
+        const auto* item = r.is_object() ? r.get_object().if_contains("Item") : nullptr;
+        record_state state;
+        if (!item || !item->is_object()) co_return state;
+        const auto recorded = number_attr("GetItem", item->get_object(), seq_attr);
+        if (!recorded || *recorded < seq) co_return state;
+        if (*recorded > seq)
+            protocol_failure("incr", "the shard records a later write of this writer lane than the one in flight");
+        const auto before = number_attr("GetItem", item->get_object(), value_attr);
+        if (!before) {
+            state.fenced = true;
+            co_return state;
+        }
+        std::int64_t after = 0;
+        if (__builtin_add_overflow(*before, amount, &after))
+            protocol_failure("incr", "the shard's record of the write overflows a 64-bit integer");
+        state.applied = after;
+        co_return state;
+    }
+
+    // Records sequence number `seq` for the lane without the write (and
+    // without a value), so that no copy of the write can land any more;
+    // unless one already has. Either way the record then tells which.
+    asio::awaitable<record_state> fence(const std::string& table, const std::string& shard, const std::string& seq_attr,
+                                        const std::string& value_attr, std::int64_t seq, std::int64_t amount,
+                                        deadline_t deadline) {
+        json::object body;
+        body["TableName"] = table;
+        body["Key"] = key_of(shard);
+        body["UpdateExpression"] = "SET #s = :s REMOVE #v";
+        body["ConditionExpression"] = "attribute_not_exists(#s) OR #s < :s";
+        json::object names;
+        names["#s"] = seq_attr;
+        names["#v"] = value_attr;
+        body["ExpressionAttributeNames"] = std::move(names);
+        json::object values;
+        values[":s"] = typed_number(seq, {});
+        body["ExpressionAttributeValues"] = std::move(values);
+        record_state state;
+        bool settled = false;
+        try {
+            // Safe to re-send: a copy after the first fails its condition.
+            co_await send("UpdateItem", table, std::move(body), deadline);
+            state.fenced = true;
+            settled = true;
+        } catch (const sds::error& e) {
+            settled = e.condition() != errc::condition_failed;  // other failures: unknown
+        }
+        if (settled) co_return state;
+        try {
+            co_return co_await read_record(table, shard, seq_attr, value_attr, seq, amount, deadline);
+        } catch (const sds::error&) {
+        }
+        co_return record_state{};
+    }
+
+    // A copy of the write landed (its condition failed on a re-send, or its
+    // answer was unreadable): the record gives the value it produced.
+    asio::awaitable<std::int64_t> settle(const std::string& table, const std::string& shard, const std::string& seq_attr,
+                                         const std::string& value_attr, std::int64_t seq, std::int64_t amount,
+                                         deadline_t deadline, const diagnostics& diag) {
+        record_state found;
+        std::string why;
+        try {
+            found = co_await read_record(table, shard, seq_attr, value_attr, seq, amount, deadline);
+        } catch (const sds::error& e) {
+            why = e.what();
+        }
+        if (found.applied) co_return *found.applied;
+        if (why.empty()) why = found.fenced ? "the shard records it as fenced off" : "the shard holds no record of it";
+        throw error(errc::ambiguous, "incr: the write was applied or refused, and reading its record failed: " + why, diag);
+    }
+
+    // Lanes in a whole item (ReturnValues ALL_NEW) whose last write is older
+    // than record_lifetime: (lane name, recorded sequence number).
+    std::vector<std::pair<std::string, std::int64_t>> idle_lanes(const json::object& item, std::string_view own) {
+        const std::int64_t horizon =
+            std::chrono::duration_cast<std::chrono::milliseconds>((state_.skew.now() - record_lifetime).time_since_epoch())
+                .count();
+        std::vector<std::pair<std::string, std::int64_t>> idle;
+        for (const auto& [name, v] : item) {
+            if (!name.starts_with(lane_seq_prefix) || name == own || idle.size() >= 16) continue;
+            const auto* o = v.if_object();
+            const auto* n = o ? o->if_contains("N") : nullptr;
+            std::int64_t seq = 0;
+            if (!n || !n->is_string()) continue;
+            const auto text = n->get_string();
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+            if (ec == std::errc{} && end == text.data() + text.size() && seq < horizon)
+                idle.emplace_back(std::string(name.substr(lane_seq_prefix.size())), seq);
+        }
+        return idle;
+    }
+
+    // Removes idle lanes' records, each only if it has not written since.
+    // Best effort: a failure leaves them for a later writer.
+    asio::awaitable<void> prune(std::string table, std::string shard, std::vector<std::pair<std::string, std::int64_t>> idle,
+                                deadline_t deadline) {
+        json::object names;
+        json::object values;
+        std::string remove = "REMOVE ";
+        std::string condition;
+        for (std::size_t i = 0; i < idle.size(); ++i) {
+            const std::string n = std::to_string(i);
+            names["#s" + n] = std::string(lane_seq_prefix) + idle[i].first;
+            names["#v" + n] = std::string(lane_value_prefix) + idle[i].first;
+            values[":s" + n] = typed_number(idle[i].second, {});
+            if (i) {
+                remove += ", ";
+                condition += " AND ";
+            }
+            remove += "#s" + n + ", #v" + n;
+            condition += "#s" + n + " = :s" + n;
+        }
+        json::object body;
+        body["TableName"] = table;
+        body["Key"] = key_of(shard);
+        body["UpdateExpression"] = remove;
+        body["ConditionExpression"] = condition;
+        body["ExpressionAttributeNames"] = std::move(names);
+        body["ExpressionAttributeValues"] = std::move(values);
+        try {
+            co_await send("UpdateItem", table, std::move(body), deadline);
+        } catch (const sds::error&) {
+        }
+    }
+
     std::shared_ptr<transport> transport_;
     dynamodb_config config_;
     endpoint_state state_;
@@ -551,6 +876,13 @@ private:
     sigv4::credentials signing_credentials_{config_.credentials.access_key_id, config_.credentials.secret_access_key,
                                             config_.credentials.session_token};
     std::string path_;
+    // Exactly-once increments: this engine's writer id, its last sequence
+    // number, its writes so far, and the lanes in use per shard.
+    const std::string writer_id_ = new_op_id();
+    std::atomic<std::int64_t> last_seq_{0};
+    std::atomic<std::uint64_t> once_writes_{0};
+    std::mutex lanes_mutex_;
+    std::unordered_map<std::string, std::vector<bool>> busy_lanes_;
 };
 
 std::string default_endpoint(const dynamodb_config& c) {

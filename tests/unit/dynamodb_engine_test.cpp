@@ -390,10 +390,10 @@ TEST_CASE("delete_data is a DeleteItem of the key", "[dynamodb]") {
 
 // ---------------------------------------------------------------- counters
 
-TEST_CASE("incr is an UpdateItem ADD on shard 1 returning UPDATED_NEW, and gives the new value", "[dynamodb]") {
+TEST_CASE("without exactly_once, incr is an UpdateItem ADD on shard 1 returning UPDATED_NEW, and gives the new value", "[dynamodb]") {
     harness h;
     h.ok(R"({"Attributes":{"data":{"N":"42"}}})");
-    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {}); });
+    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.exactly_once = false}); });
     CHECK(n == 42);
     REQUIRE(h.requests().size() == 1);
     check_envelope(h.request(0), "UpdateItem", h.config);
@@ -410,8 +410,8 @@ TEST_CASE("incr sends the amount as given, negative and large ones included", "[
     harness h;
     h.ok(R"({"Attributes":{"data":{"N":"-3"}}})");
     h.ok(R"({"Attributes":{"data":{"N":"9007199254740988"}}})");
-    const auto a = test::run([&](auto&) { return h.incr(table, "hits", {.amount = -3}); });
-    const auto b = test::run([&](auto&) { return h.incr(table, "hits", {.amount = 9007199254740991}); });
+    const auto a = test::run([&](auto&) { return h.incr(table, "hits", {.amount = -3, .exactly_once = false}); });
+    const auto b = test::run([&](auto&) { return h.incr(table, "hits", {.amount = 9007199254740991, .exactly_once = false}); });
     CHECK(a == -3);
     CHECK(b == 9007199254740988);
     REQUIRE(h.requests().size() == 2);
@@ -420,13 +420,13 @@ TEST_CASE("incr sends the amount as given, negative and large ones included", "[
 }
 
 // The service answered 200: the increment was applied, whatever the body says.
-TEST_CASE("an UpdateItem answered 200 without the updated number, or with a body that is not JSON, is ambiguous",
+TEST_CASE("without exactly_once, an UpdateItem answered 200 without the updated number, or with a body that is not JSON, is ambiguous",
           "[dynamodb]") {
     for (const char* body : {R"({})", R"({"Attributes":{}})", "not json"}) {
         INFO(body);
         harness h;
         h.ok(body);
-        const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {}); }); });
+        const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {.exactly_once = false}); }); });
         CHECK(e.condition() == errc::ambiguous);
         CHECK(h.requests().size() == 1);
     }
@@ -436,7 +436,7 @@ TEST_CASE("a sharded incr records the shard count conditionally before it adds t
     harness h;
     h.ok(R"({})");
     h.ok(R"({"Attributes":{"data":{"N":"1"}}})");
-    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 10}); });
+    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 10, .exactly_once = false}); });
     CHECK(n == 1);
     REQUIRE(h.requests().size() == 2);
     check_envelope(h.request(0), "UpdateItem", h.config);
@@ -461,10 +461,10 @@ TEST_CASE("a shard count already recorded by this engine is not written again", 
     harness h;
     h.ok(R"({})");
     for (int i = 0; i < 3; ++i) h.ok(R"({"Attributes":{"data":{"N":"1"}}})");
-    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 10}); });
-    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 10}); });
+    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 10, .exactly_once = false}); });
+    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 10, .exactly_once = false}); });
     // A smaller count uses the first shards and needs no write either.
-    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 4}); });
+    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 4, .exactly_once = false}); });
     REQUIRE(h.requests().size() == 4);
     for (std::size_t i = 1; i < 4; ++i) CHECK(body_of(h.request(i)).at("UpdateExpression") == "ADD #d :a");
     const std::string last(body_of(h.request(3)).at("Key").at("key").at("S").as_string());
@@ -477,7 +477,7 @@ TEST_CASE("a shard count write that loses its condition is not an error", "[dyna
     harness h;
     h.service_error(400, "ConditionalCheckFailedException", "The conditional request failed");
     h.ok(R"({"Attributes":{"data":{"N":"7"}}})");
-    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 3}); });
+    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 3, .exactly_once = false}); });
     CHECK(n == 7);
     REQUIRE(h.requests().size() == 2);
     CHECK(body_of(h.request(1)).at("UpdateExpression") == "ADD #d :a");
@@ -492,7 +492,9 @@ TEST_CASE("get_count of an unsharded counter reads the shard count and shard 1 i
     check_envelope(h.request(0), "BatchGetItem", h.config);
     CHECK(body_of(h.request(0)) == json::parse(R"({"RequestItems":{"tbl":{
         "Keys":[{"key":{"S":"hits_shards"}},{"key":{"S":"hits_shard_1"}}],
-        "ConsistentRead":true}}})"));
+        "ConsistentRead":true,
+        "ProjectionExpression":"#k, #d, #n",
+        "ExpressionAttributeNames":{"#k":"key","#d":"data","#n":"shards"}}}})"));
 }
 
 TEST_CASE("get_count of a counter that does not exist is 0", "[dynamodb]") {
@@ -805,8 +807,8 @@ TEST_CASE("get_count counts every shard it read, also beyond a shard count that 
 TEST_CASE("a sharded incr records the shard count once, not on every increment", "[dynamodb]") {
     harness h;
     h.ok(R"({})").ok(R"({"Attributes":{"data":{"N":"1"}}})").ok(R"({"Attributes":{"data":{"N":"1"}}})");
-    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 4}); });
-    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 4}); });
+    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 4, .exactly_once = false}); });
+    test::run([&](auto&) { return h.incr(table, "hits", {.shard_count = 4, .exactly_once = false}); });
     CHECK(operations(h.requests()) == std::vector<std::string>{"UpdateItem", "UpdateItem", "UpdateItem"});
     CHECK(body_of(h.request(0)).as_object().at("UpdateExpression") == "SET #s = :n");
     CHECK(body_of(h.request(2)).as_object().at("UpdateExpression") == "ADD #d :a");
@@ -1008,29 +1010,29 @@ TEST_CASE("an x-amz-crc32 that is not a number counts as a mismatch", "[dynamodb
 
 // ---------------------------------------------------------------- never twice
 
-TEST_CASE("an increment whose connection broke after it was written is ambiguous and sent once", "[dynamodb]") {
+TEST_CASE("without exactly_once, an increment whose connection broke after it was written is ambiguous and sent once", "[dynamodb]") {
     harness h;
     h.fake->fail(boost::asio::error::connection_reset, true);
     h.ok(R"({"Attributes":{"data":{"N":"1"}}})");  // must not be used
-    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {}); }); });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {.exactly_once = false}); }); });
     CHECK(e.condition() == errc::ambiguous);
     CHECK(e.diag().attempts == 1);
     CHECK(h.requests().size() == 1);
     CHECK(h.fake->remaining() == 1);
 }
 
-TEST_CASE("an increment answered with a 500 is ambiguous and sent once", "[dynamodb]") {
+TEST_CASE("without exactly_once, an increment answered with a 500 is ambiguous and sent once", "[dynamodb]") {
     harness h;
     h.service_error(500, "InternalServerError", "Internal server error");
-    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {}); }); });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {.exactly_once = false}); }); });
     CHECK(e.condition() == errc::ambiguous);
     CHECK(h.requests().size() == 1);
 }
 
-TEST_CASE("an increment whose answer fails its checksum is ambiguous and sent once", "[dynamodb]") {
+TEST_CASE("without exactly_once, an increment whose answer fails its checksum is ambiguous and sent once", "[dynamodb]") {
     harness h;
     h.fake->respond(200, R"({"Attributes":{"data":{"N":"1"}}})", {{"x-amz-crc32", "1"}});
-    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {}); }); });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr(table, "hits", {.exactly_once = false}); }); });
     CHECK(e.condition() == errc::ambiguous);
     CHECK(h.requests().size() == 1);
 }
@@ -1039,7 +1041,7 @@ TEST_CASE("with retry_ambiguous an increment whose connection broke is re-sent a
     harness h;
     h.fake->fail(boost::asio::error::connection_reset, true);
     h.ok(R"({"Attributes":{"data":{"N":"5"}}})");
-    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.retry_ambiguous = true}); });
+    const auto n = test::run([&](auto&) { return h.incr(table, "hits", {.exactly_once = false, .retry_ambiguous = true}); });
     CHECK(n == 5);
     REQUIRE(h.requests().size() == 2);
     CHECK(body_of(h.request(0)) == body_of(h.request(1)));
