@@ -28,6 +28,13 @@ struct http_options {
     std::chrono::milliseconds idle_timeout{30000};
     /// Largest response body accepted (DynamoDB BatchGetItem answers up to 16 MB).
     std::size_t max_response_body = 32 * 1024 * 1024;
+    /// Plain `http://` is accepted only to a loopback host (127.0.0.0/8,
+    /// ::1, localhost), where the emulators run: anywhere else requests and
+    /// their signatures would cross the network in clear, and the
+    /// datastore's constructor throws errc::invalid_argument. Set this to
+    /// reach a plain-HTTP endpoint elsewhere on purpose (DynamoDB Local on
+    /// another host, say).
+    bool allow_plain_http = false;
     tls_options tls;
 };
 

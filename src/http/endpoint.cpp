@@ -2,6 +2,7 @@
 
 #include <sds/error.hpp>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 
 #include <charconv>
@@ -43,6 +44,13 @@ endpoint endpoint::parse(std::string_view url) {
     e.path_prefix = std::string(parsed->encoded_path());
     while (!e.path_prefix.empty() && e.path_prefix.back() == '/') e.path_prefix.pop_back();
     return e;
+}
+
+bool endpoint::is_loopback() const {
+    if (host == "localhost") return true;
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(host, ec);
+    return !ec && address.is_loopback();
 }
 
 std::string endpoint::origin() const { return (tls ? "https://" : "http://") + host_header; }

@@ -19,6 +19,10 @@ struct endpoint {
     /// for anything else (other schemes, user info, query, fragment, bad port).
     static endpoint parse(std::string_view url);
 
+    /// The host is this machine: "localhost", an IPv4 address in
+    /// 127.0.0.0/8, or ::1.
+    bool is_loopback() const;
+
     /// "scheme://host_header" for messages.
     std::string origin() const;
 };

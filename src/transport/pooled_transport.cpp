@@ -1,5 +1,7 @@
 #include "transport/pooled_transport.hpp"
 
+#include <sds/error.hpp>
+
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/http/error.hpp>
@@ -19,8 +21,21 @@ bool closed_by_peer(const boost::system::error_code& ec) {
 
 } // namespace
 
+namespace {
+
+// Plain HTTP only where it cannot leave the machine, unless asked for.
+endpoint checked(endpoint ep, const http_options& opts) {
+    if (!ep.tls && !opts.allow_plain_http && !ep.is_loopback())
+        throw error(errc::invalid_argument, "endpoint '" + ep.origin() +
+                                                "': plain http is refused for a host that is not loopback; use https, "
+                                                "or set http_options.allow_plain_http");
+    return ep;
+}
+
+} // namespace
+
 pooled_transport::pooled_transport(asio::any_io_executor ex, endpoint ep, http_options opts)
-    : pool_(connection_pool::create(std::move(ex), std::move(ep), std::move(opts))) {}
+    : pool_(connection_pool::create(std::move(ex), checked(std::move(ep), opts), opts)) {}
 
 asio::awaitable<transport_result> pooled_transport::send(http_request& req, send_options options) {
     const auto& opts = pool_->options();
