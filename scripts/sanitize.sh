@@ -2,14 +2,16 @@
 # Runs tests under a sanitizer, each in a build directory of its own:
 #
 #   scripts/sanitize.sh [address]   AddressSanitizer + UndefinedBehaviorSanitizer
-#                                   (build-asan/): the unit and vector tests
+#                                   (build-asan/): the whole CTest suite, the
+#                                   integration tests against the emulators
+#                                   included (a Catch test spec given runs
+#                                   only the unit tests matching it)
 #   scripts/sanitize.sh thread      ThreadSanitizer (build-tsan/): the tests that
 #                                   run io_contexts on several threads
 #                                   ([stress], [transport] and [combiner])
 #
-# Not part of the test command (each doubles the build time); run it before
-# touching the transport, the engines or anything with coroutines. Extra
-# arguments go to the test binary (a Catch test spec).
+# Both are stages of the test command (scripts/test.sh). Extra arguments go
+# to the test binary (a Catch test spec).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-address}
@@ -36,12 +38,16 @@ esac
 if [[ ! -f $dir/build.ninja ]]; then
     cmake -S . -B "$dir" -G Ninja -DSDS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="$flags"
 fi
-cmake --build "$dir" --target sds_unit_tests sds_vector_tests
 if [[ $mode == address ]]; then
+    cmake --build "$dir"
     export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
-    "$dir/tests/sds_unit_tests" "$@"
-    "$dir/tests/sds_vector_tests"
+    if (($#)); then
+        "$dir/tests/sds_unit_tests" "$@"
+    else
+        (cd "$dir" && ctest --output-on-failure --timeout 900)
+    fi
 else
+    cmake --build "$dir" --target sds_unit_tests
     export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
     # ThreadSanitizer slows everything down several times: the stress tests
     # stretch their latencies and deadlines alike, to stay as close.

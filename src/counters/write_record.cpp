@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include <unistd.h>
+
 namespace sds::detail {
 
 write_record write_record::after(std::string op) const {
@@ -54,9 +56,22 @@ std::vector<std::string> write_record::decode_ops(std::string_view text) {
 }
 
 std::string new_op_id() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
+    // Seeded per thread and again in a child after fork(): a forked process
+    // inherits the parent's generator, and ids repeated across processes
+    // would make one writer's record look like another's.
+    struct generator {
+        pid_t pid = -1;
+        std::mt19937_64 rng;
+    };
+    thread_local generator g;
+    if (const pid_t pid = ::getpid(); pid != g.pid) {
+        std::random_device device;
+        std::seed_seq seed{device(), device(), device(), device(), static_cast<unsigned>(pid)};
+        g.rng.seed(seed);
+        g.pid = pid;
+    }
     static constexpr char digits[] = "0123456789abcdef";
-    std::uint64_t bits = rng();
+    std::uint64_t bits = g.rng();
     std::string id(16, '0');
     for (int i = 15; i >= 0; --i, bits >>= 4) id[static_cast<std::size_t>(i)] = digits[bits & 0xF];
     return id;

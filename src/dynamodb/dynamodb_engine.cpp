@@ -577,7 +577,7 @@ private:
     // is settled within the operation's deadline, far shorter than this.
     static constexpr std::chrono::hours record_lifetime{1};
     // Re-sends of one write after the retry loop gave up on it, before it is
-    // reported ambiguous (only without a deadline: with one, until it passes).
+    // fenced off (a deadline or a cancellation ends them sooner).
     static constexpr unsigned max_settle_rounds = 4;
     // Every this many exactly-once writes asks for the whole item back, to
     // find lanes to prune (the first write of an engine does).
@@ -817,9 +817,12 @@ private:
     // Lanes in a whole item (ReturnValues ALL_NEW) whose last write is older
     // than record_lifetime: (lane name, recorded sequence number).
     std::vector<std::pair<std::string, std::int64_t>> idle_lanes(const json::object& item, std::string_view own) {
+        // The earlier of this machine's clock and the service's (as its
+        // Date headers say): a clock or a Date header running ahead must not
+        // make a live lane look idle.
+        const auto now = std::min(std::chrono::system_clock::now(), state_.skew.now());
         const std::int64_t horizon =
-            std::chrono::duration_cast<std::chrono::milliseconds>((state_.skew.now() - record_lifetime).time_since_epoch())
-                .count();
+            std::chrono::duration_cast<std::chrono::milliseconds>((now - record_lifetime).time_since_epoch()).count();
         std::vector<std::pair<std::string, std::int64_t>> idle;
         for (const auto& [name, v] : item) {
             if (!name.starts_with(lane_seq_prefix) || name == own || idle.size() >= 16) continue;

@@ -172,6 +172,10 @@ asio::awaitable<call_result> execute(transport& t, endpoint_state& state, const 
             co_return result;
         }
         if (kind == failure_kind::final) {
+            // A 5xx the retry policy does not retry (501, 505, a gateway's
+            // 524...) still says nothing of whether the service applied it.
+            if (!call.idempotent && outcome.http_status >= 500)
+                fail(errc::ambiguous, call, "outcome unknown after " + st.last_failure, st);
             result.diag = std::move(st.diag);
             co_return result;
         }

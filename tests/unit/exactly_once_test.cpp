@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "counters/counter_ops.hpp"
+#include "counters/write_record.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
 #include "support/expect_error.hpp"
 #include "support/fake_transport.hpp"
@@ -21,6 +22,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -31,6 +33,9 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace sds;
 using namespace sds::detail;
@@ -432,4 +437,113 @@ TEST_CASE("without exactly_once an increment is the plain ADD of the documented 
         return model_table::ok(json::object{{"Attributes", json::object{{"data", typed(1)}}}});
     });
     CHECK(test::run([&](auto&) { return h.incr("hits", {.exactly_once = false}); }) == 1);
+}
+
+TEST_CASE("a write applied and answered with a 5xx the retry policy does not retry is settled, never called not applied",
+          "[exactly_once]") {
+    for (const unsigned status : {501u, 505u, 524u}) {
+        INFO("HTTP " << status);
+        harness h;
+        int writes = 0;
+        h.fake->answer_with([&](const http_request& r) {
+            if (is_write(r) && writes++ == 0) {
+                h.model->answer(r);
+                return fake_transport::response(status, "<html>origin timed out</html>");
+            }
+            return h.model->answer(r);
+        });
+        CHECK(test::run([&](auto&) { return h.incr("hits", {.amount = 3}); }) == 3);
+        CHECK(h.model->data("hits_shard_1") == 3);
+        CHECK(h.model->applied_writes == 1);
+    }
+    // Without exactly-once, the same answer is ambiguous, not a plain failure.
+    harness plain;
+    plain.fake->answer_with([](const http_request&) { return fake_transport::response(524, "timeout"); });
+    const auto e = expect_error([&] { test::run([&](auto&) { return plain.incr("hits", {.exactly_once = false}); }); });
+    CHECK(e.condition() == errc::ambiguous);
+}
+
+namespace {
+
+std::string http_date(std::chrono::system_clock::time_point t) {
+    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
+} // namespace
+
+TEST_CASE("a Date header hours ahead does not make a writer prune a lane whose write is in doubt", "[exactly_once]") {
+    harness a, b;
+    b.model = a.model;
+    // A's first write applies, and its answer is lost after 50 ms.
+    int a_writes = 0;
+    a.fake->answer_with([&](const http_request& r) {
+        if (is_write(r) && a_writes++ == 0) {
+            a.model->answer(r);
+            fake_transport::step s;
+            s.result.ec = boost::asio::error::connection_reset;
+            s.result.request_written = true;
+            s.delay = 50ms;
+            return s;
+        }
+        return a.model->answer(r);
+    });
+    // B's service clock (every Date header) runs two hours ahead.
+    b.fake->answer_with([&](const http_request& r) {
+        auto s = b.model->answer(r);
+        s.result.response.set("Date", http_date(std::chrono::system_clock::now() + 2h));
+        return s;
+    });
+    boost::asio::io_context io;
+    auto fa = boost::asio::co_spawn(io, a.incr("hits", {.amount = 5}), boost::asio::use_future);
+    auto fb = boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<std::int64_t> {
+        co_await b.incr("hits", {});  // learns the skew
+        // The next ALL_NEW look comes after 16 writes of this engine.
+        std::int64_t last = 0;
+        for (int i = 0; i < 16; ++i) last = co_await b.incr("hits", {});
+        co_return last;
+    }(), boost::asio::use_future);
+    io.run();
+    CHECK(fa.get() >= 5);
+    fb.get();
+    CHECK(a.model->data("hits_shard_1") == 5 + 17);
+}
+
+TEST_CASE("a forked child draws op ids and writer ids of its own", "[exactly_once]") {
+    const std::string parent_op = new_op_id();
+    harness parent;
+    test::run([&](auto&) { return parent.incr("hits", {}); });
+    const std::string parent_lane(body_of(parent.fake->requests()[0]).at("ExpressionAttributeNames").at("#s").as_string());
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        std::string out = new_op_id();
+        harness h;
+        test::run([&](auto&) { return h.incr("hits", {}); });
+        out += " " + std::string(body_of(h.fake->requests()[0]).at("ExpressionAttributeNames").at("#s").as_string());
+        [[maybe_unused]] const auto n = ::write(fds[1], out.data(), out.size());
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string got;
+    char buf[256];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    ::waitpid(child, nullptr, 0);
+    const auto space = got.find(' ');
+    REQUIRE(space != std::string::npos);
+    const std::string child_op = got.substr(0, space), child_lane = got.substr(space + 1);
+    // What the parent draws next, and what the child drew, must differ.
+    const std::string parent_next = new_op_id();
+    CHECK(child_op != parent_next);
+    CHECK(child_op != parent_op);
+    harness parent2;
+    test::run([&](auto&) { return parent2.incr("hits", {}); });
+    CHECK(child_lane != std::string(body_of(parent2.fake->requests()[0]).at("ExpressionAttributeNames").at("#s").as_string()));
+    CHECK(child_lane != parent_lane);
 }
