@@ -72,17 +72,19 @@ std::vector<std::string> secrets_in(const http_request& req) {
             }
         }
     }
-    // Longest first, so that a secret containing another is replaced whole.
-    std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
-        return a.size() != b.size() ? a.size() > b.size() : a < b;
-    });
+    std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
 }
 
 void redact(std::string& text, const std::vector<std::string>& secrets) {
     constexpr std::string_view mark = "[redacted]";
-    for (const auto& s : secrets) {
+    // Longest first, so that a secret containing another is replaced whole.
+    std::vector<const std::string*> order;
+    for (const auto& s : secrets) order.push_back(&s);
+    std::stable_sort(order.begin(), order.end(), [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
+    for (const std::string* secret : order) {
+        const std::string& s = *secret;
         if (s.empty()) continue;
         for (std::size_t p = text.find(s); p != std::string::npos; p = text.find(s, p + mark.size()))
             text.replace(p, s.size(), mark);

@@ -18,7 +18,8 @@ namespace sds::detail {
 /// be told from ordinary text, and no real credential is that short).
 std::vector<std::string> secrets_in(const http_request& req);
 
-/// Replaces every occurrence of each of `secrets` in `text` with "[redacted]".
+/// Replaces every occurrence of each of `secrets` in `text` with
+/// "[redacted]", the longest first (so none is left half shown).
 void redact(std::string& text, const std::vector<std::string>& secrets);
 
 } // namespace sds::detail

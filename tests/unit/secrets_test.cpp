@@ -13,6 +13,7 @@
 #include "support/expect_error.hpp"
 #include "support/fake_transport.hpp"
 #include "support/run.hpp"
+#include "transport/redaction.hpp"
 
 #include <sds/azure_table_config.hpp>
 #include <sds/datastore.hpp>
@@ -25,6 +26,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -620,4 +622,41 @@ TEST_CASE("malformed keys, SAS tokens and endpoints that hold secrets are refuse
     }
     CHECK(texts.size() > 40);
     for (const auto& t : texts) check_clean(t, known_secrets());
+}
+
+TEST_CASE("secrets_in finds the signature, the session token and SAS signatures a request carries", "[secrets]") {
+    using sds::detail::http_request;
+    namespace http = boost::beast::http;
+    http_request aws{http::verb::post, "/", 11};
+    const std::string sig(64, 'a');
+    aws.set(http::field::authorization,
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=" + sig);
+    aws.set("X-Amz-Security-Token", aws_token);
+    auto found = sds::detail::secrets_in(aws);
+    CHECK(std::find(found.begin(), found.end(), sig) != found.end());
+    CHECK(std::find(found.begin(), found.end(), aws_token) != found.end());
+
+    http_request azure{http::verb::get, "/devstoreaccount1/tbl()?" + sas_token + "&NextTableName=abcdefghijk", 11};
+    azure.set(http::field::authorization, "SharedKey devstoreaccount1:" + sas_sig);
+    found = sds::detail::secrets_in(azure);
+    CHECK(std::find(found.begin(), found.end(), sas_sig) != found.end());            // decoded, and the SharedKey one
+    CHECK(std::find(found.begin(), found.end(), url_encode(sas_sig)) != found.end());  // as sent
+    // Other parameters are not secrets.
+    CHECK(std::find(found.begin(), found.end(), "abcdefghijk") == found.end());
+    CHECK(std::find(found.begin(), found.end(), "2019-02-02") == found.end());
+
+    // Too short to tell from ordinary text: left alone.
+    http_request tiny{http::verb::get, "/?sig=abc", 11};
+    tiny.set("X-Amz-Security-Token", "tok");
+    CHECK(sds::detail::secrets_in(tiny).empty());
+}
+
+TEST_CASE("redact replaces every occurrence, the longest secret first", "[secrets]") {
+    std::string text = "token " + aws_token + " again " + aws_token + " and its head " + aws_token.substr(0, 20);
+    sds::detail::redact(text, {aws_token.substr(0, 20), aws_token});  // the part first: the whole still goes
+    CHECK(text == "token [redacted] again [redacted] and its head [redacted]");
+    std::string untouched = "nothing to hide";
+    sds::detail::redact(untouched, {aws_token});
+    CHECK(untouched == "nothing to hide");
 }
