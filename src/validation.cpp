@@ -105,7 +105,7 @@ void check_sas_token(std::string_view sas) {
                         std::string_view("-._~!$&'()*+,;=:@/?").find(c) != std::string_view::npos;
         if (!ok)
             refuse("azure_table_config.sas_token holds a character a URL query cannot (a space, a control "
-                   "character, '#', '%' not followed by two hex digits, or a byte outside ASCII)");
+                   "character, '#' or a byte outside ASCII); percent-encode it");
     }
 }
 
