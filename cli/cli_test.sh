@@ -27,7 +27,10 @@ on_demand_table=${table}_on_demand
 azure_table=sdsclitest$$
 tmp=$(mktemp -d)
 
+listener_pid=
+
 clean_up() {
+    [[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null
     "$sds" delete-table "$table" >/dev/null 2>&1
     "$sds" delete-table "$on_demand_table" >/dev/null 2>&1
     "$sds" --engine azure delete-table "$azure_table" >/dev/null 2>&1
@@ -228,6 +231,83 @@ expect_stderr "  and says invalid_argument" "^sds: invalid_argument: "
 sds get "$table" ""
 expect "an empty key exits 2" 2 ""
 
+echo "# bad input: exit 2 with a message, and nothing sent"
+# A listener on 127.0.0.1 that counts the connections made to it: every run
+# below points --endpoint at it, and none may connect.
+node - "$tmp/listener.port" "$tmp/connections" <<'EOF' &
+const fs = require("fs");
+const [portFile, log] = process.argv.slice(2);
+const server = require("net").createServer((c) => {
+    fs.appendFileSync(log, "connection\n");
+    c.destroy();
+});
+server.listen(0, "127.0.0.1", () => fs.writeFileSync(portFile, String(server.address().port)));
+EOF
+listener_pid=$!
+for _ in $(seq 100); do [[ -s $tmp/listener.port ]] && break; sleep 0.1; done
+listener="http://127.0.0.1:$(cat "$tmp/listener.port")"
+: >"$tmp/connections"
+# refused DESCRIPTION PATTERN ARGS...: `sds ARGS...` at the listener exits 2
+# and its standard error matches PATTERN.
+refused() {
+    local what=$1 pattern=$2
+    shift 2
+    sds --endpoint "$listener" --timeout 10000 "$@"
+    expect "$what exits 2" 2 ""
+    expect_stderr "  and says why" "$pattern"
+}
+refused "--shards -1" "--shards: -1 is out of range" incr "$table" hits --shards -1
+refused "--shards=-5" "--shards: -5 is out of range" incr "$table" hits --shards=-5
+refused "--shards 0" "--shards: 0 is out of range" incr "$table" hits --shards 0
+refused "--shards 10001" "invalid_argument: .*shard_count 10001 is out of range" incr "$table" hits --shards 10001
+refused "--shards 4294967296" "--shards: 4294967296 is out of range" incr "$table" hits --shards 4294967296
+refused "--shards abc" "--shards: 'abc' is not an integer" incr "$table" hits --shards abc
+refused "--shards 1.5" "--shards: '1.5' is not an integer" incr "$table" hits --shards 1.5
+refused "--amount abc" "--amount: 'abc' is not an integer" incr "$table" hits --amount abc
+refused "--amount ''" "--amount: '' is not an integer" incr "$table" hits --amount ""
+refused "--amount 1.5" "--amount: '1.5' is not an integer" incr "$table" hits --amount 1.5
+refused "--amount 0x10" "--amount: '0x10' is not an integer" incr "$table" hits --amount 0x10
+refused "--amount ' 5'" "--amount: ' 5' is not an integer" incr "$table" hits --amount " 5"
+refused "--amount +5" "--amount: '[+]5' is not an integer" incr "$table" hits --amount +5
+refused "--amount 1e3" "--amount: '1e3' is not an integer" incr "$table" hits --amount 1e3
+refused "--amount=--5" "--amount: '--5' is not an integer" incr "$table" hits --amount=--5
+refused "--amount 2^53" "invalid_argument: incr: amount 9007199254740992 is out of range" \
+    incr "$table" hits --amount 9007199254740992
+refused "--amount -2^53" "invalid_argument: incr: amount -9007199254740992 is out of range" \
+    incr "$table" hits --amount -9007199254740992
+refused "--amount below INT64_MIN" "--amount: -9223372036854775809 is out of range" \
+    incr "$table" hits --amount -9223372036854775809
+refused "--read 0" "--read: 0 is out of range" create-table "$table" --read 0
+refused "--write -5" "--write: -5 is out of range" create-table "$table" --write -5
+refused "--timeout -1" "--timeout: -1 is out of range" get "$table" greeting --timeout -1
+refused "--timeout of more than a day" "--timeout: 86400001 is out of range" get "$table" greeting --timeout 86400001
+refused "an empty counter name" "invalid_argument: counter name is empty" incr "$table" ""
+refused "a counter name with a line break" "invalid_argument: counter name contains a control character" \
+    count "$table" $'hi\nts'
+refused "a key naming a counter's shard" "invalid_argument: key 'hits_shard_1' names a counter item" \
+    set "$table" hits_shard_1 v
+refused "a table name with a line break" "invalid_argument: table name contains a control character" \
+    get $'tb\nl' greeting
+refused "an unsupported time-series conversion" "invalid_argument: table name pattern 'ev%e'" get 'ev%e' greeting
+refused "--engine azure --shards -1" "--shards: -1 is out of range" --engine azure incr "$azure_table" hits --shards -1
+refused "--engine azure --amount abc" "--amount: 'abc' is not an integer" --engine azure incr "$azure_table" hits --amount abc
+refused "--engine azure --amount 2^53" "invalid_argument: incr: amount 9007199254740992 is out of range" \
+    --engine azure incr "$azure_table" hits --amount 9007199254740992
+refused "--engine azure a key with '/'" "invalid_argument: key may not contain" --engine azure get "$azure_table" a/b
+if [[ ! -s $tmp/connections ]]; then
+    pass "nothing connected to the endpoint"
+else
+    fail "nothing connected to the endpoint" "$(wc -l <"$tmp/connections") connection(s)"
+fi
+# The listener does count: a command that passes the checks connects to it.
+sds --endpoint "$listener" --timeout 10000 get "$table" greeting
+expect "a good command at the listener fails at the network" 3 ""
+if [[ -s $tmp/connections ]]; then
+    pass "  after connecting to it"
+else
+    fail "  after connecting to it" "the listener saw no connection"
+fi
+
 echo "# the azure engine (Azurite, configured as the Azure CLI is)"
 sds --engine azure create-table "$azure_table"
 expect "--engine azure create-table" 0 ""
@@ -262,6 +342,88 @@ expect "an unknown engine exits 2" 2 ""
 AWS_SECRET_ACCESS_KEY=wrong sds get "$table" dashes
 expect "a wrong secret key exits 3" 3 ""
 expect_stderr "  and says auth_failed" "^sds: auth_failed: "
+
+echo "# secrets never reach the output"
+aws_secret='wJalrXUtnFEMI/K7MDENG+bPxRfiCYsdsCLIsecret'
+aws_token='IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHsdsCLItoken+never/print=='
+azure_key='xdcUhPjPm/S3b0eQRzCAS54yJanxM7XeoWj04oUfBy/MAPyqfKYgYXF6SOUuKaP6N5qVP6pok+MuxaJ7lF5gXw=='
+sas_sig='pU3KGCUwux1tEyze1iN7LtkeP3IfyxlxF0SU1kk8nVw='
+sas_token="sv=2019-02-02&ss=t&srt=sco&sp=rwdlacu&se=2030-01-01T00:00:00Z&spr=https&sig=${sas_sig//=/%3D}"
+# no_secret: none of the secrets above appears in the last run's standard
+# output or error: raw, in hex of either case, in base64 at any alignment,
+# URL-encoded, or (for the base64 ones) as their bytes.
+no_secret() {
+    local found
+    if found=$(node - "$tmp/out" "$tmp/err" "$aws_secret" "$aws_token" "$azure_key" "$sas_sig" "$sas_token" <<'EOF'
+const fs = require("fs");
+const [out, err, ...secrets] = process.argv.slice(2);
+const text = Buffer.concat([fs.readFileSync(out), fs.readFileSync(err)]);
+const forms = [];
+for (const s of secrets) {
+    const variants = [Buffer.from(s)];
+    if (/^[A-Za-z0-9+/]+=*$/.test(s) && s.length % 4 === 0) variants.push(Buffer.from(s, "base64"));
+    for (const b of variants) {
+        const hex = b.toString("hex");
+        forms.push(b, Buffer.from(hex), Buffer.from(hex.toUpperCase()));
+        for (let k = 0; k < 3; k++) {
+            const t = b.subarray(k);
+            forms.push(Buffer.from(t.subarray(0, t.length - (t.length % 3)).toString("base64")));
+        }
+    }
+    const url = s.replace(/[^A-Za-z0-9\-._~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"));
+    forms.push(Buffer.from(url), Buffer.from(url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())));
+}
+const leaked = forms.filter((f) => f.length >= 12 && text.includes(f));
+if (leaked.length) {
+    console.log(leaked.map((f) => JSON.stringify(f.toString("latin1"))).join(" "));
+    process.exit(1);
+}
+EOF
+    ); then
+        pass "  and prints no secret"
+    else
+        fail "  and prints no secret" "found $found"
+    fi
+}
+AWS_SECRET_ACCESS_KEY=$aws_secret AWS_SESSION_TOKEN=$aws_token sds get "$table" dashes
+expect "a wrong secret key with a session token exits 3" 3 ""
+expect_stderr "  and says auth_failed, quoting the gateway" "^sds: auth_failed: .*InvalidSignatureException"
+expect_stderr "  whose quote of the session token is redacted" "x-amz-security-token:\[redacted\]"
+no_secret
+AWS_SECRET_ACCESS_KEY=$aws_secret AWS_SESSION_TOKEN="$aws_token x" sds get "$table" dashes
+expect "a session token with a blank exits 2" 2 ""
+no_secret
+sds --endpoint "http://AKIDSDSTEST:${aws_secret//\//%2F}@127.0.0.1:1" get "$table" dashes
+expect "an endpoint with a password exits 2" 2 ""
+no_secret
+sds --endpoint "http://127.0.0.1:1/?X-Amz-Security-Token=$aws_token" get "$table" dashes
+expect "an endpoint with a token in its query exits 2" 2 ""
+no_secret
+sds --endpoint "http://127.0.0.1:1/ $aws_secret" get "$table" dashes
+expect "an endpoint that is not a URL exits 2" 2 ""
+no_secret
+AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$azure_key;TableEndpoint=$SDS_AZURE_TABLE_ENDPOINT" \
+    SDS_AZURE_TABLE_ENDPOINT= sds --engine azure get "$azure_table" k
+expect "an Azure connection string with a wrong key exits 3" 3 ""
+expect_stderr "  and says auth_failed" "^sds: auth_failed: "
+no_secret
+AZURE_STORAGE_CONNECTION_STRING="AccountName=Bad_Name;AccountKey=$azure_key" sds --engine azure get "$azure_table" k
+expect "a malformed Azure connection string exits 2" 2 ""
+expect_stderr "  naming the field" "AccountName"
+no_secret
+AZURE_STORAGE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$azure_key*" sds --engine azure get "$azure_table" k
+expect "an Azure connection string with a key that is not base64 exits 2" 2 ""
+no_secret
+AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN=$sas_token sds --engine azure get "$azure_table" k
+expect "a SAS Azurite refuses exits 3" 3 ""
+no_secret
+AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN="$sas_token x" sds --engine azure get "$azure_table" k
+expect "a SAS with a blank exits 2" 2 ""
+expect_stderr "  naming the field" "sas_token"
+no_secret
+sds --engine azure --endpoint "$SDS_AZURE_TABLE_ENDPOINT?$sas_token" get "$azure_table" k
+expect "an Azure endpoint with a SAS in its query exits 2" 2 ""
+no_secret
 
 echo "# clean-up"
 sds delete-table "$table"

@@ -4,6 +4,7 @@
 #include "async/operation_strand.hpp"
 #include "counters/counter_keys.hpp"
 #include "counters/counter_ops.hpp"
+#include "datastore_access.hpp"
 #include "azure/azure_engine.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
 #include "engine.hpp"
@@ -25,11 +26,13 @@ using detail::max_shard_count;
 // reads and deletes of a time-series table the previous slice too.
 std::vector<std::string> table_candidates(const engine& e, const std::string& pattern,
                                           std::optional<std::chrono::system_clock::time_point> at, bool with_fallback) {
+    detail::check_table_text(pattern);
     std::vector<std::string> names;
     if (!detail::is_time_series(pattern)) {
         names.push_back(pattern);
     } else {
         const auto when = at.value_or(std::chrono::system_clock::now());
+        detail::check_table_time(pattern, when);
         names.push_back(detail::resolve_table_name(pattern, when));
         if (with_fallback) {
             std::string previous = detail::resolve_table_name(pattern, detail::previous_slice(pattern, when));
@@ -71,9 +74,7 @@ void check_value_key(const engine& e, const std::string& key) {
                                                 "_shard_ and digits");
 }
 
-void check_timeout(const std::optional<std::chrono::milliseconds>& t) {
-    if (t && t->count() <= 0) throw error(errc::invalid_argument, "timeout must be positive");
-}
+using detail::check_timeout;
 
 // The operations. Each takes the engine by value: an operation may be
 // started, and the datastore moved or destroyed, before it is awaited.
@@ -189,15 +190,35 @@ static_assert(std::is_trivially_destructible_v<incr_options>);
 
 } // namespace
 
+datastore::datastore(boost::asio::any_io_executor ex, std::shared_ptr<detail::engine> engine)
+    : executor_(std::move(ex)), engine_(std::move(engine)), counters_(std::make_shared<detail::counter_state>()) {}
+
+namespace {
+
+// The configuration, once checked (before anything is built from it).
+template <class Config>
+Config checked(Config config) {
+    detail::check_config(config);
+    return config;
+}
+
+} // namespace
+
 datastore::datastore(boost::asio::any_io_executor ex, dynamodb_config config)
-    : executor_(ex),
-      engine_(detail::make_dynamodb_engine(std::move(ex), std::move(config))),
-      counters_(std::make_shared<detail::counter_state>()) {}
+    : datastore(ex, detail::make_dynamodb_engine(ex, checked(std::move(config)))) {}
 
 datastore::datastore(boost::asio::any_io_executor ex, azure_table_config config)
-    : executor_(ex),
-      engine_(detail::make_azure_engine(std::move(ex), std::move(config))),
-      counters_(std::make_shared<detail::counter_state>()) {}
+    : datastore(ex, detail::make_azure_engine(ex, checked(std::move(config)))) {}
+
+datastore detail::datastore_access::make(boost::asio::any_io_executor ex, dynamodb_config config,
+                                         std::shared_ptr<transport> t) {
+    return datastore(std::move(ex), make_dynamodb_engine(std::move(t), checked(std::move(config))));
+}
+
+datastore detail::datastore_access::make(boost::asio::any_io_executor ex, azure_table_config config,
+                                         std::shared_ptr<transport> t) {
+    return datastore(std::move(ex), make_azure_engine(std::move(t), checked(std::move(config))));
+}
 
 datastore::~datastore() = default;
 datastore::datastore(datastore&&) noexcept = default;

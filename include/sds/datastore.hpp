@@ -70,16 +70,19 @@ namespace sds {
 namespace detail {
 class engine;
 struct counter_state;
+struct datastore_access;
 }
 
 class datastore {
 public:
     /// A datastore on DynamoDB. Checks the configuration (throws
-    /// errc::invalid_argument for a malformed endpoint); opens nothing.
+    /// errc::invalid_argument naming the field for a malformed endpoint, a
+    /// timeout or interval that is not positive or over 100 years, no
+    /// connections, a default capacity under 1); opens nothing.
     datastore(boost::asio::any_io_executor ex, dynamodb_config config);
-    /// A datastore on Azure Table Storage. Checks the configuration (throws
-    /// errc::invalid_argument for a malformed endpoint or account key);
-    /// opens nothing.
+    /// A datastore on Azure Table Storage. Checks the configuration as for
+    /// DynamoDB, and a malformed account key or SAS, or max_write_conflicts
+    /// of 0 (errc::invalid_argument, never echoing a credential); opens nothing.
     datastore(boost::asio::any_io_executor ex, azure_table_config config);
     ~datastore();
     datastore(datastore&&) noexcept;
@@ -136,6 +139,9 @@ public:
     boost::asio::awaitable<void> delete_counter(std::string table, std::string counter, operation_options options = {});
 
 private:
+    friend struct detail::datastore_access;
+    datastore(boost::asio::any_io_executor ex, std::shared_ptr<detail::engine> engine);
+
     boost::asio::any_io_executor executor_;
     std::shared_ptr<detail::engine> engine_;
     std::shared_ptr<detail::counter_state> counters_;

@@ -509,9 +509,10 @@ private:
         for (std::size_t i = 0; i < workers; ++i) ops.push_back(asio::co_spawn(ex, (this->*worker)(job), asio::deferred));
         auto [order, exceptions] = co_await asio::experimental::make_parallel_group(std::move(ops))
                                        .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
-        (void)order;
-        for (const auto& e : exceptions)
-            if (e) std::rethrow_exception(e);
+        // The first failure to happen: the workers that failed after it may
+        // only have been cancelled by it.
+        for (const std::size_t i : order)
+            if (exceptions[i]) std::rethrow_exception(exceptions[i]);
     }
 
     asio::awaitable<void> read_worker(std::shared_ptr<fan_out> job) {

@@ -1,6 +1,7 @@
 #include "transport/request_executor.hpp"
 
 #include "async/pause.hpp"
+#include "transport/redaction.hpp"
 
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -149,6 +150,12 @@ asio::awaitable<call_result> execute(transport& t, endpoint_state& state, const 
                     result.response, call.service == service_kind::aws ? "x-amzn-RequestId" : "x-ms-request-id"));
                 corrupt = validate && !validate(result.response);
             }
+            // What the server said goes into errors: never with what the
+            // request carried that it may quote back.
+            const auto secrets = secrets_in(req);
+            redact(result.error.code, secrets);
+            redact(result.error.message, secrets);
+            redact(result.error.request_id, secrets);
             outcome.service_code = result.error.code;
             st.diag.http_status = status;
             st.diag.service_code = result.error.code;
