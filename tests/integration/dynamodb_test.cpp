@@ -169,7 +169,19 @@ TEST_CASE("what sds writes, the official JavaScript SDK reads in the documented 
     using boost::json::parse;
     CHECK(parse(sdk("get " + t + " text")) == parse(R"({"key":{"S":"text"},"data":{"S":"héllo ✓"}})"));
     CHECK(parse(sdk("get " + t + " binary")) == parse(R"({"key":{"S":"binary"},"data":{"B":"AAEC/w=="}})"));
-    CHECK(parse(sdk("get " + t + " c_shard_1")) == parse(R"({"key":{"S":"c_shard_1"},"data":{"N":"7"}})"));
+    // A shard holds its number and, for exactly-once increments, the record
+    // of each writer lane: ws_<id>_<lane> and wv_<id>_<lane>, both numbers.
+    const auto shard = parse(sdk("get " + t + " c_shard_1")).as_object();
+    CHECK(shard.at("key") == parse(R"({"S":"c_shard_1"})"));
+    CHECK(shard.at("data") == parse(R"({"N":"7"})"));
+    CHECK(shard.size() == 4);
+    for (const auto& [name, v] : shard) {
+        if (name == "key" || name == "data") continue;
+        INFO(name);
+        CHECK((name.starts_with("ws_") || name.starts_with("wv_")));
+        CHECK(name.size() == 3 + 16 + 2);
+        CHECK(v.as_object().contains("N"));
+    }
     CHECK(parse(sdk("get " + t + " s_shards")) == parse(R"({"key":{"S":"s_shards"},"shards":{"N":"3"}})"));
     CHECK(sdk("get " + t + " nothing") == "null");
     run([&](sds::datastore& db) -> asio::awaitable<void> { co_await db.delete_table(t); });
