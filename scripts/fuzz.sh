@@ -64,7 +64,8 @@ for t in $targets; do
     log=$dir/logs/$t.log
     artifacts=$dir/artifacts/$t/
     mkdir -p "$(dirname "$log")" "$artifacts"
-    common=(-rss_limit_mb=2048 -timeout=10 -artifact_prefix="$artifacts" -print_final_stats=1)
+    common=(-rss_limit_mb=2048 -timeout=10 -artifact_prefix="$artifacts" -print_final_stats=1
+            -dict="$root/tests/fuzz/fuzz.dict")
     if [[ $mode == regress ]]; then
         # -runs=0: execute every input of the corpus once, mutate nothing.
         cmd=("$bin" "${common[@]}" -runs=0 "$seeds")
