@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything sds needs to build, test and run its demo on Debian 12:
-# compilers and libraries from apt, test peers from npm (pinned in
+# Installs everything sds needs to build, test, fuzz and run its demo on
+# Debian 12: compilers and libraries from apt, test peers from npm (pinned in
 # package-lock.json). Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# clang and libclang-rt-14-dev (libFuzzer, the sanitizer runtimes): scripts/fuzz.sh.
 apt_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-              libssl-dev catch2 nodejs npm openssl ca-certificates)
+              libssl-dev catch2 nodejs npm openssl ca-certificates clang libclang-rt-14-dev)
 
 missing=()
 for p in "${apt_packages[@]}"; do

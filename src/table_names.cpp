@@ -82,6 +82,11 @@ system_clock::time_point previous_slice(std::string_view pattern, system_clock::
     case period::year: step = days(1); max_steps = 366; break;
     }
     const auto start = floor<seconds>(at);
+    // The walk must stay within what a system_clock::time_point can hold
+    // (nanoseconds: back to 1677).
+    constexpr auto earliest = duration_cast<seconds>(system_clock::duration::min());
+    if (start.time_since_epoch() - earliest < max_steps * step)
+        throw error(errc::invalid_argument, "time out of range for a table name");
     const std::string current = resolve_table_name(pattern, start);
     for (int k = 1; k <= max_steps; ++k) {
         const auto earlier = start - k * step;

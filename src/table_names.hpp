@@ -21,6 +21,8 @@ std::string resolve_table_name(std::string_view pattern, std::chrono::system_clo
 /// step (finer than the pattern's finest unit) before `at` at which the
 /// pattern resolves to another name. Exact at the edges where slices are cut
 /// short (week 00 of %U at the start of a year, months of different lengths).
+/// Throws errc::invalid_argument as resolve_table_name does, and for an `at`
+/// so close to 1677 that the slice before it is not representable.
 std::chrono::system_clock::time_point previous_slice(std::string_view pattern, std::chrono::system_clock::time_point at);
 
 } // namespace sds::detail

@@ -1,14 +1,28 @@
 #include "counters/write_record.hpp"
 
+#include <sds/error.hpp>
+
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <random>
 
 #include <unistd.h>
 
 namespace sds::detail {
+namespace {
+
+// A record read from the service may hold any sequence number; one at
+// either end of the range cannot be a record sds wrote.
+[[noreturn]] void impossible_seq() {
+    throw error(errc::protocol_error, "a counter shard's write record has an impossible sequence number");
+}
+
+} // namespace
 
 write_record write_record::after(std::string op) const {
     write_record next;
+    if (seq == std::numeric_limits<std::int64_t>::max()) impossible_seq();
     next.seq = seq + 1;
     const std::size_t keep = std::min(ops.size(), capacity - 1);
     next.ops.assign(ops.end() - static_cast<std::ptrdiff_t>(keep), ops.end());
@@ -19,8 +33,12 @@ write_record write_record::after(std::string op) const {
 std::optional<std::int64_t> write_record::find(std::string_view op) const {
     const auto it = std::find(ops.begin(), ops.end(), op);
     if (it == ops.end()) return std::nullopt;
-    // ops[i] is the op of write seq - ops.size() + 1 + i.
-    return seq - static_cast<std::int64_t>(ops.size()) + 1 + (it - ops.begin());
+    // ops[i] is the op of write seq - ops.size() + 1 + i: the op found is
+    // `later` writes before seq.
+    const std::int64_t later = ops.end() - it - 1;
+    std::int64_t found = 0;
+    if (__builtin_sub_overflow(seq, later, &found)) impossible_seq();
+    return found;
 }
 
 write_record::fate write_record::fate_of(std::string_view op, std::int64_t written_seq) const {
@@ -28,9 +46,11 @@ write_record::fate write_record::fate_of(std::string_view op, std::int64_t writt
     // The record has not reached that write yet: it never happened.
     if (seq < written_seq) return fate::not_applied;
     // ops[i] is the op of write seq - ops.size() + 1 + i: when the write
-    // numbered written_seq is among them, it is another writer's.
-    const std::int64_t oldest = seq - static_cast<std::int64_t>(ops.size()) + 1;
-    if (written_seq >= oldest) return fate::not_applied;
+    // numbered written_seq is among them (fewer than ops.size() writes
+    // before seq; the distance counted unsigned, as seq >= written_seq and
+    // it may not fit a signed one), it is another writer's.
+    const std::uint64_t behind = static_cast<std::uint64_t>(seq) - static_cast<std::uint64_t>(written_seq);
+    if (behind < ops.size()) return fate::not_applied;
     return fate::unknown;
 }
 

@@ -30,10 +30,14 @@ struct write_record {
     /// Op ids of the last writes, oldest first; at most `capacity`.
     std::vector<std::string> ops;
 
-    /// The record once `op` has been written on top of this one.
+    /// The record once `op` has been written on top of this one. Throws
+    /// errc::protocol_error when `seq` is the largest int64 (a record sds
+    /// did not write).
     write_record after(std::string op) const;
 
-    /// The sequence number of the write that carried `op`, if the record holds it.
+    /// The sequence number of the write that carried `op`, if the record
+    /// holds it. Throws errc::protocol_error when that number would be
+    /// below the smallest int64 (a record sds did not write).
     std::optional<std::int64_t> find(std::string_view op) const;
 
     enum class fate { applied, not_applied, unknown };

@@ -1,5 +1,7 @@
 #include "http/connection.hpp"
 
+#include "http/response_reader.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -10,7 +12,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include <sys/socket.h>
@@ -25,9 +26,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Connection I/O is cut short by closing the socket (see arm()), not by
 // per-operation cancellation: it is bound to no cancellation slot.
 auto io_token() { return asio::bind_cancellation_slot(asio::cancellation_slot(), use_tuple); }
-
-// A response head larger than this is not a DynamoDB or Azure answer.
-constexpr std::uint32_t max_header_bytes = 64 * 1024;
 
 using tcp = asio::ip::tcp;
 using stream_variant = std::variant<tcp::socket, beast::ssl_stream<tcp::socket>>;
@@ -239,31 +237,10 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, http_re
             out.ec = wec ? wec : asio::error::operation_aborted;
             co_return;
         }
-        // Interim 1xx answers (100 Continue, 103 Early Hints) precede the
-        // real one: read past them. 101 would switch protocols: not for us.
-        for (;;) {
-            http::response_parser<http::string_body> parser;
-            parser.header_limit(max_header_bytes);
-            parser.body_limit(body_limit);
-            const std::size_t buffered_before = buffer_.size();
-            if (!watch_cancellation()) {
-                out.ec = asio::error::operation_aborted;
-                co_return;
-            }
-            auto [rec, read] = co_await http::async_read(stream, buffer_, parser, io_token());
-            out.response_started = out.response_started || read > 0 || buffer_.size() > buffered_before || parser.got_some();
-            if (rec) {
-                out.ec = rec;
-                co_return;
-            }
-            res = parser.release();
-            const unsigned status = res.result_int();
-            if (status < 100 || status >= 200) co_return;
-            if (status == 101) {
-                out.ec = http::error::bad_status;
-                co_return;
-            }
-        }
+        const read_result read =
+            co_await read_response(stream, buffer_, res, body_limit, [this] { return watch_cancellation(); });
+        out.response_started = read.started;
+        out.ec = read.ec;
     };
     if (auto* s = std::get_if<0>(&stream_)) co_await run(*s);
     else co_await run(std::get<1>(stream_));

@@ -42,6 +42,10 @@ endpoint endpoint::parse(std::string_view url) {
     e.host_header = std::string(parsed->encoded_host_and_port());
     if (e.port == default_port && parsed->has_port()) e.host_header = std::string(parsed->encoded_host());
     e.path_prefix = std::string(parsed->encoded_path());
+    // After the authority a path is empty or starts with '/' (RFC 3986
+    // section 3.3), but Boost.URL 1.81 reads "http://[::1]2/x" as host ::1 and
+    // path "2/x". Such a prefix would make request targets that are not paths.
+    if (!e.path_prefix.empty() && e.path_prefix.front() != '/') return fail("path must start with '/'");
     while (!e.path_prefix.empty() && e.path_prefix.back() == '/') e.path_prefix.pop_back();
     return e;
 }

@@ -17,6 +17,10 @@ std::chrono::duration<Rep, Period> magnitude(std::chrono::duration<Rep, Period> 
 bool clock_skew::observe(std::string_view http_date_header, std::chrono::system_clock::time_point local_now) noexcept {
     const auto server_now = parse_http_date(http_date_header);
     if (!server_now) return false;
+    // No service's clock says it is before 1970, and neither signer can sign
+    // such a time: taking it would leave every later request of the endpoint
+    // unsignable, with no response left to correct the skew.
+    if (*server_now < std::chrono::system_clock::time_point{}) return false;
     // Both time points lie within system_clock's range, but their difference
     // need not fit its duration; compare in seconds first to stay defined.
     const auto server_s = std::chrono::floor<std::chrono::seconds>(*server_now).time_since_epoch();

@@ -25,7 +25,7 @@ public:
     /// Measures the offset from a response's Date header (an IMF-fixdate) and
     /// the local time the response arrived. An offset of at least `threshold`
     /// is recorded; a smaller one resets the offset to zero. A header that
-    /// does not parse changes nothing. Returns true when the recorded offset
+    /// does not parse, or names a time before 1970, changes nothing. Returns true when the recorded offset
     /// moved by at least `threshold`: only then is a clock skew error worth
     /// retrying (see attempt_outcome::skew_corrected).
     bool observe(std::string_view http_date_header, std::chrono::system_clock::time_point local_now) noexcept;
