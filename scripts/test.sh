@@ -4,16 +4,14 @@
 #
 #   main      build/ (RelWithDebInfo): every test through CTest, the
 #             emulators, the fault-injection runs, the CLI, the demo, the
-#             benchmark smoke run and the install test included
+#             benchmark smoke run, the install test and the short fuzz run
+#             (scripts/fuzz.sh, a CTest entry) included
 #   asan      build-asan/: the same CTest suite built with AddressSanitizer
 #             and UndefinedBehaviorSanitizer (scripts/sanitize.sh address)
 #   tsan      build-tsan/: the multi-threaded tests under ThreadSanitizer
 #             (scripts/sanitize.sh thread)
-#   fuzz      build-fuzz/: a few seconds of each libFuzzer target over its
-#             committed corpus (scripts/fuzz.sh)
-#
-# SDS_TEST_STAGES picks stages (default "main"; "main asan tsan fuzz" runs
-# them all). Extra arguments go to the main stage's ctest.
+# SDS_TEST_STAGES picks stages (default "main"; "main asan tsan" runs them
+# all). Extra arguments go to the main stage's ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=${SDS_TEST_STAGES:-main}
@@ -28,7 +26,6 @@ for stage in $stages; do
             ;;
         asan) scripts/sanitize.sh address ;;
         tsan) scripts/sanitize.sh thread ;;
-        fuzz) scripts/fuzz.sh ;;
         *) echo "scripts/test.sh: unknown stage '$stage'" >&2; exit 2 ;;
     esac
     echo "=== test stage $stage passed in $((SECONDS - started)) s" >&2
