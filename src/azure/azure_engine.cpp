@@ -379,13 +379,17 @@ public:
                               (current && is(r, "ResourceNotFound"));
             if (!lost) {
                 if (!may_land) fail(current ? "UpdateEntity" : "InsertEntity", table, r);
-                // A final answer to a re-send says nothing of the first:
-                // settle it from the record if it is there.
-                const auto settled = co_await read_entity(table, shard, deadline);
-                if (const auto landed = settled ? record_of(settled->properties).find(op) : std::nullopt)
-                    for (const auto& [seq, value] : writes)
-                        if (seq == *landed) co_return value;
-                throw unsettled("a re-sent write was refused", r.diag);
+                // A final answer to a re-send says nothing of an earlier
+                // copy, which may land yet. Going round again settles it:
+                // the record is read (it holds the op, or every copy is
+                // conditional on a state it has moved past or still holds),
+                // and the next write, conditional on the same state as any
+                // copy still in flight, fences it: only one of them can land.
+                unknown = error(errc::ambiguous,
+                                "incr: a re-sent write was refused (HTTP " + std::to_string(r.response.result_int()) +
+                                    (r.error.code.empty() ? "" : " " + r.error.code) +
+                                    "); an earlier attempt may have been applied",
+                                r.diag);
             }
             ++losses;
             if (!may_land) co_await back_off_conflict(losses, deadline);

@@ -200,12 +200,10 @@ void run_increments(std::uint32_t shards, bool exactly_once, int total) {
     CHECK(counted <= tally.acknowledged + tally.ambiguous);
     if (exactly_once) {
         CHECK(tally.acked * 1000 >= total * 995);
-        // Exact whenever no outcome was left ambiguous. Azure can still
-        // leave one (README, "Reliability": a re-send refused while an
-        // earlier copy is in flight, with no fence yet), counted above
-        // within acknowledged + ambiguous.
-        if (tally.ambiguous_count == 0) CHECK(counted == tally.acknowledged);
-        if (std::string(Target::engine) == "dynamodb") CHECK(tally.ambiguous_count == 0);
+        // Exactly once: every increment that returned counted once, and
+        // none that failed (ambiguous or not) counted at all.
+        CHECK(counted == tally.acknowledged);
+        CHECK(tally.ambiguous_count == 0);
     }
 }
 

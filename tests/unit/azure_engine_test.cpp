@@ -542,14 +542,47 @@ TEST_CASE("a stalled write that lands after the record was read is found there, 
     CHECK(h.request(5).method() == http::verb::get);
 }
 
-TEST_CASE("a re-sent write refused for good after an unknown outcome is settled from the record or ambiguous",
+// The first copy of a write may still be in flight when its re-send is
+// refused for good (here a 400): nothing tells whether it landed or will.
+// The next write, conditional on the same ETag as that copy, fences it:
+// whichever lands first, the other loses its condition.
+TEST_CASE("a re-sent write refused after an unknown outcome is fenced by the next write on the same ETag",
           "[azure]") {
     harness h;
     h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
     h.fake->fail(boost::asio::error::connection_reset, true);
     h.respond(400, azure_error_body("InvalidInput"), {{"x-ms-error-code", "InvalidInput"}});
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});  // not landed (yet)
+    h.respond(204, "", {{"ETag", "W/\"b\""}});
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
+    REQUIRE(h.sent() == 5);  // read, write x2, read, the fencing write
+    CHECK(h.request(4).method() == http::verb::put);
+    CHECK(header(h.request(4), "If-Match") == "W/\"a\"");
+    // The fencing write carries the same op id as the copy it fences.
+    const auto ops_of = [&](std::size_t i) {
+        return write_record::decode_ops(std::string(body_of(h.request(i)).at("ops").as_string()));
+    };
+    REQUIRE_FALSE(ops_of(1).empty());
+    CHECK(ops_of(4).back() == ops_of(1).back());
+}
+
+TEST_CASE("a re-sent write refused every time after an unknown outcome ends ambiguous, naming the refusal",
+          "[azure]") {
+    harness h;
+    h.config.max_write_conflicts = 3;
     h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
-    CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::ambiguous);
+    h.fake->fail(boost::asio::error::connection_reset, true);
+    h.fake->answer_with([](const http_request& r) {
+        if (r.method() == http::verb::get)
+            return fake_transport::response(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+        return fake_transport::response(400, azure_error_body("InvalidInput"), {{"x-ms-error-code", "InvalidInput"}});
+    });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); });
+    CHECK(e.condition() == errc::ambiguous);
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("re-sent write was refused (HTTP 400 InvalidInput)"));
+    std::size_t writes = 0;
+    for (const auto& r : h.fake->requests()) writes += r.method() == http::verb::put;
+    CHECK(writes == 4);  // the first and its re-send, then two fencing writes: three rounds
 }
 
 TEST_CASE("an entity read without an ETag is a protocol_error, never written back unconditionally", "[azure]") {
