@@ -13,15 +13,16 @@
 #                                and the inputs of every crash found so far)
 #   SDS_FUZZ_TARGETS="sigv4 endpoint" scripts/fuzz.sh 60   only these targets
 #
-# Builds in build-fuzz/ (SDS_FUZZ_BUILD_DIR) with clang: libFuzzer's coverage,
-# AddressSanitizer and UndefinedBehaviorSanitizer on the library and the
-# targets alike. The committed corpus (tests/fuzz/corpus/<target>/) is only
-# read: new inputs go to build-fuzz/corpus/<target>/, which later runs start
+# Builds the targets in the AddressSanitizer stage's build directory
+# (build-asan/, SDS_FUZZ_BUILD_DIR; scripts/sanitize.sh configures it): clang,
+# libFuzzer's coverage, AddressSanitizer and UndefinedBehaviorSanitizer on the
+# library and the targets alike. The committed corpus (tests/fuzz/corpus/<target>/) is only
+# read: new inputs go to build-asan/corpus/<target>/, which later runs start
 # from too. A crash, a sanitizer report, a leak, a timeout or a finding
 # (a target's own check) fails the script and prints the reproducer's path;
 # to keep it as a regression input, copy it into the target's corpus
 # directory once the fix is in, and replay it with
-#   build-fuzz/tests/fuzz/<target>_fuzzer <file>
+#   build-asan/tests/fuzz/<target>_fuzzer <file>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -40,17 +41,8 @@ esac
 
 scripts/setup.sh
 
-dir=${SDS_FUZZ_BUILD_DIR:-build-fuzz}
-# -fno-sanitize=function: clang 14 cannot compile it in coroutines ("Cannot
-# represent a difference across sections", LLVM issue 49689, fixed in 15);
-# every other UBSan check is on. _GLIBCXX_ASSERTIONS bounds-checks the
-# standard containers, which ASan cannot see inside an object.
-flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function -fno-sanitize-recover=undefined"
-flags+=" -fno-omit-frame-pointer -O1 -D_GLIBCXX_ASSERTIONS"
-if [[ ! -f $dir/build.ninja ]]; then
-    CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSDS_BUILD_FUZZERS=ON \
-        -DSDS_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS="$flags" >/dev/null
-fi
+dir=${SDS_FUZZ_BUILD_DIR:-build-asan}
+[[ -f $dir/build.ninja ]] || SDS_ASAN_BUILD_DIR=$dir scripts/sanitize.sh configure address
 cmake --build "$dir" --target sds_fuzzers
 
 targets=${SDS_FUZZ_TARGETS:-$(cd tests/fuzz/corpus && ls)}

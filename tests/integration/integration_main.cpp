@@ -1,7 +1,6 @@
 // Runner for the integration tests: points the process at the emulators that
 // the CTest fixture `emulators` started (SDS_EMULATOR_ENV, baked in by CMake
 // as "NAME=value|NAME=value"), then runs Catch.
-#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
 #include <cstdlib>

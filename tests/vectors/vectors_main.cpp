@@ -1,7 +1,6 @@
 // Runner for the conformance-vector tests. Without the vectors folder the
 // tests cannot run: a user's clone says so and skips (exit 77, which CTest
 // reports as skipped); under CI=true a missing folder is a failure.
-#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
 #include "support/vectors.hpp"
