@@ -4,6 +4,7 @@
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <algorithm>
@@ -39,6 +40,16 @@ pooled_transport::pooled_transport(asio::any_io_executor ex, endpoint ep, http_o
 
 asio::awaitable<transport_result> pooled_transport::send(http_request& req, send_options options) {
     const auto& opts = pool_->options();
+    // A request goes only to the host it names (and was signed for): one
+    // whose Host header names another is refused before anything is sent.
+    // One without a Host header gets the endpoint's.
+    const endpoint& ep = pool_->target();
+    if (const auto host = req.find(http::field::host); host == req.end())
+        req.set(http::field::host, ep.host_header);
+    else if (!boost::beast::iequals(host->value(), ep.host_header))
+        throw error(errc::invalid_argument, "a request for host '" + std::string(host->value()) +
+                                                "' was refused by the connection pool of '" + ep.host_header +
+                                                "': nothing was sent");
     for (bool allow_reuse : {true, false}) {
         boost::system::error_code ec;
         // An idempotent request found a reused connection closed goes again

@@ -1,7 +1,7 @@
 // Runner for the integration tests: points the process at the emulators that
 // the CTest fixture `emulators` started (SDS_EMULATOR_ENV, baked in by CMake
 // as "NAME=value|NAME=value"), then runs Catch.
-#include <catch2/catch.hpp>
+#include "support/catch_run.hpp"
 
 #include <cstdlib>
 #include <string>
@@ -17,5 +17,5 @@ int main(int argc, char* argv[]) {
         if (eq != std::string::npos) ::setenv(pair.substr(0, eq).c_str(), pair.substr(eq + 1).c_str(), 1);
         start = end + 1;
     }
-    return Catch::Session().run(argc, argv);
+    return sds::test::run_catch(argc, argv);
 }

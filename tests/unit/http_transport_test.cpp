@@ -117,8 +117,47 @@ asio::awaitable<void> send_ok(pooled_transport& t) {
     REQUIRE_FALSE(r.ec);
 }
 
+asio::awaitable<void> send_ok(pooled_transport& t, http_request& req) {
+    const auto r = co_await t.send(req);
+    REQUIRE_FALSE(r.ec);
+}
+
 
 } // namespace
+
+// What a signer signed for one host must never reach another: the pool
+// sends only requests whose Host is its own endpoint's.
+TEST_CASE("a request whose Host names another host is refused before anything is sent", "[transport][security]") {
+    test_server server([](const auto&, std::size_t) { return ok(); });
+    const std::string own = "127.0.0.1:" + std::to_string(server.port());
+    for (const char* other : {"evil.example.com", "127.0.0.1", "127.0.0.2:1", "127.0.0.1:1"}) {
+        INFO(other);
+        const auto e = expect_error([&] {
+            test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+                pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+                auto req = get();
+                req.set(http::field::host, other);
+                co_await t.send(req);
+            });
+        });
+        CHECK(e.condition() == errc::invalid_argument);
+        CHECK(std::string(e.what()).find(other) != std::string::npos);
+    }
+    CHECK(server.accepts() == 0);
+
+    // Its own host goes; a request without a Host gets it.
+    test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+        pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+        auto named = get();
+        named.set(http::field::host, own);
+        co_await send_ok(t, named);
+        auto unnamed = get();
+        co_await send_ok(t, unnamed);
+    });
+    const auto received = server.received();
+    REQUIRE(received.size() == 2);
+    for (const auto& r : received) CHECK(std::string(r[http::field::host]) == own);
+}
 
 TEST_CASE("many requests in a row travel over one kept-alive connection", "[transport]") {
     test_server server([](const auto&, std::size_t) { return ok(); });

@@ -1,3 +1,3 @@
-#include <catch2/catch.hpp>
+#include "support/catch_run.hpp"
 
-int main(int argc, char* argv[]) { return Catch::Session().run(argc, argv); }
+int main(int argc, char* argv[]) { return sds::test::run_catch(argc, argv); }

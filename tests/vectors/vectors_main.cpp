@@ -1,7 +1,7 @@
 // Runner for the conformance-vector tests. Without the vectors folder the
 // tests cannot run: a user's clone says so and skips (exit 77, which CTest
 // reports as skipped); under CI=true a missing folder is a failure.
-#include <catch2/catch.hpp>
+#include "support/catch_run.hpp"
 
 #include "support/vectors.hpp"
 
@@ -20,5 +20,5 @@ int main(int argc, char* argv[]) {
                   << (in_ci ? "CI=true, so this is a failure" : "skipping the vector tests") << "\n";
         return in_ci ? 1 : 77;
     }
-    return Catch::Session().run(argc, argv);
+    return sds::test::run_catch(argc, argv);
 }
