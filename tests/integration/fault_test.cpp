@@ -20,6 +20,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <random>
@@ -254,21 +255,33 @@ void run_sets(int keys, int writes) {
     await_on(io, direct.delete_table(table));
 }
 
+// How many times each case runs, each with a fresh seed: SDS_FAULT_RUNS
+// (default 1), for longer runs by hand.
+int fault_runs() {
+    const char* v = std::getenv("SDS_FAULT_RUNS");
+    if (!v || !*v) return 1;
+    const int n = std::atoi(v);
+    if (n < 1 || n > 10'000) throw std::invalid_argument("SDS_FAULT_RUNS must be a number from 1 to 10000");
+    return n;
+}
+
 } // namespace
 
 TEST_CASE("dynamodb: 10,000 exactly-once increments through injected faults count exactly what was acknowledged",
           "[integration][faults]") {
-    for (const std::uint32_t shards : {1u, 10u, 100u}) run_increments<dynamodb_target>(shards, true, 10'000);
+    for (int run = fault_runs(); run > 0; --run)
+        for (const std::uint32_t shards : {1u, 10u, 100u}) run_increments<dynamodb_target>(shards, true, 10'000);
 }
 
 TEST_CASE("dynamodb: plain ADD increments through injected faults count the acknowledged plus at most the ambiguous",
           "[integration][faults]") {
-    run_increments<dynamodb_target>(10, false, 4'000);
+    for (int run = fault_runs(); run > 0; --run) run_increments<dynamodb_target>(10, false, 4'000);
 }
 
 TEST_CASE("azure: 10,000 increments through injected faults count exactly what was acknowledged",
           "[integration][faults]") {
-    for (const std::uint32_t shards : {1u, 10u, 100u}) run_increments<azure_target>(shards, true, 10'000);
+    for (int run = fault_runs(); run > 0; --run)
+        for (const std::uint32_t shards : {1u, 10u, 100u}) run_increments<azure_target>(shards, true, 10'000);
 }
 
 // Known defect, so not run by the test command (run it by its tag,
@@ -280,10 +293,10 @@ TEST_CASE("azure: 10,000 increments through injected faults count exactly what w
 // a per-key version, which the data layout does not have yet.
 TEST_CASE("dynamodb: set_data through injected faults: every acknowledged write is read back or overwritten",
           "[.][faults-set]") {
-    run_sets<dynamodb_target>(64, 40);
+    for (int run = fault_runs(); run > 0; --run) run_sets<dynamodb_target>(64, 40);
 }
 
 TEST_CASE("azure: set_data through injected faults: every acknowledged write is read back or overwritten",
           "[.][faults-set]") {
-    run_sets<azure_target>(64, 40);
+    for (int run = fault_runs(); run > 0; --run) run_sets<azure_target>(64, 40);
 }
