@@ -45,7 +45,8 @@ case $mode in
         # _GLIBCXX_ASSERTIONS bounds-checks the standard containers, which
         # ASan cannot see inside an object.
         flags="-fsanitize=address,undefined -fno-sanitize=function -fno-sanitize-recover=undefined"
-        flags+=" -fsanitize=fuzzer-no-link -fno-omit-frame-pointer -O0 -g1 -D_GLIBCXX_ASSERTIONS"
+        flags+=" -fsanitize=fuzzer-no-link -fno-omit-frame-pointer -D_GLIBCXX_ASSERTIONS"
+        optimise="-O0 -g1"
         extra=(-DSDS_BUILD_FUZZERS=ON)
         ;;
     thread)
@@ -54,7 +55,8 @@ case $mode in
         # puts around handlers as an extra barrier (the scheduler's mutex
         # already orders them); without it TSan sees races that are not
         # there. BOOST_ASIO_DISABLE_FENCED_BLOCK is Asio's switch for that.
-        flags="-fsanitize=thread -fno-omit-frame-pointer -O1 -g1 -DBOOST_ASIO_DISABLE_FENCED_BLOCK"
+        flags="-fsanitize=thread -fno-omit-frame-pointer -DBOOST_ASIO_DISABLE_FENCED_BLOCK"
+        optimise="-O1 -g1"
         extra=()
         ;;
     *)
@@ -66,9 +68,9 @@ esac
 if [[ $step != run ]]; then
     scripts/setup.sh
     if [[ ! -f $dir/build.ninja ]]; then
-        # The build type is left empty: the flags above are all there is.
-        CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE= -DSDS_BUILD_BENCH=OFF \
-            -DCMAKE_CXX_FLAGS="$flags" "${extra[@]}" >/dev/null
+        # Debug (assertions on), optimised as above.
+        CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="$optimise" \
+            -DSDS_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS="$flags" "${extra[@]}" >/dev/null
     fi
     [[ $step == configure ]] && exit 0
     if [[ $mode == address ]]; then

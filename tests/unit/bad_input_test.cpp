@@ -759,7 +759,7 @@ TEST_CASE("a malformed Azure connection string is refused naming the field", "[b
              {"AccountName=a1b;AccountName=a2b;AccountKey=" + key, "AccountName is given twice"},
          }) {
         INFO(cs);
-        const auto e = expect_error([&] { sds::azure_table_config::from_connection_string(cs); });
+        const auto e = expect_error([&, cs = cs] { sds::azure_table_config::from_connection_string(cs); });
         CHECK(e.condition() == errc::invalid_argument);
         CHECK(std::string(e.what()).find(names) != std::string::npos);
         CHECK(printable(e.what()));
@@ -816,7 +816,7 @@ TEST_CASE("a counter total past 64 bits is a protocol_error naming the overflow,
     for (const auto& [what, a, b] : std::vector<std::tuple<std::string, std::int64_t, std::int64_t>>{
              {"past INT64_MAX", i64_max, 1}, {"past INT64_MIN", i64_min, -1}, {"two large halves", i64_max / 2 + 1, i64_max / 2 + 1}}) {
         INFO(what);
-        const auto dynamodb = attempt(dynamodb_config_ok(), op::get_count, in, [&](fake_transport& f) {
+        const auto dynamodb = attempt(dynamodb_config_ok(), op::get_count, in, [&, a = a, b = b](fake_transport& f) {
             serve_dynamodb_items(f, {{"hits_shards", "2"}, {"hits_shard_1", std::to_string(a)}, {"hits_shard_2", std::to_string(b)}});
         });
         REQUIRE(dynamodb.error.has_value());
@@ -824,7 +824,7 @@ TEST_CASE("a counter total past 64 bits is a protocol_error naming the overflow,
         CHECK_THAT(std::string(dynamodb.error->what()), Catch::Matchers::Contains("overflows a 64-bit integer"));
         CHECK(dynamodb.sent == 2);  // the first round, then shard 2
 
-        const auto azure = attempt(azure_config_ok(), op::get_count, in, [&](fake_transport& f) {
+        const auto azure = attempt(azure_config_ok(), op::get_count, in, [&, a = a, b = b](fake_transport& f) {
             serve_azure_items(f, {{"hits_shards", 2}, {"hits_shard_1", a}, {"hits_shard_2", b}});
         });
         REQUIRE(azure.error.has_value());
@@ -860,7 +860,7 @@ TEST_CASE("an Azure increment that would carry a shard past 64 bits is refused, 
         in.key = "hits";
         in.amount = amount;
         std::vector<std::string> methods;
-        const auto out = attempt(azure_config_ok(), op::incr, in, [&](fake_transport& f) {
+        const auto out = attempt(azure_config_ok(), op::incr, in, [&, value = value](fake_transport& f) {
             serve_azure_items(f, {{"hits_shard_1", value}});
         });
         REQUIRE(out.error.has_value());

@@ -504,7 +504,7 @@ TEST_CASE("transport failures carry no secret", "[secrets]") {
     for (const auto& [ec, written] : failures) {
         for (const op o : all_ops) {
             INFO(ec.message() << ", " << name_of(o));
-            auto script = [&](fake_transport& f) {
+            auto script = [&, ec = ec, written = written](fake_transport& f) {
                 for (int i = 0; i < 4; ++i) f.fail(ec, written);
             };
             auto out = attempt(dynamodb_config_with_secrets(), o, script);
