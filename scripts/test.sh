@@ -2,13 +2,15 @@
 # The test command: installs what is missing, builds, and runs every test.
 # CI runs exactly this (see .ci/run). Three stages, in order:
 #
-#   main   build-test/ (g++, -Og -g1): every CTest entry — unit, integration
-#          against the emulators, vectors, the CLI, the demo, the benchmark
-#          smoke run, the install test — except the runs through injected
-#          faults (label `faults`), which the asan stage runs
+#   main   build-test/ (g++, -Og -g1): the integration tests against the
+#          emulators, vectors, the CLI, the demo, the benchmark smoke run,
+#          the install test and the multi-threaded unit tests; the other
+#          unit tests and the runs through injected faults (label `faults`)
+#          are left to the asan stage (with "main" alone, it runs them too)
 #   asan   build-asan/ (clang, AddressSanitizer + UndefinedBehaviorSanitizer):
-#          the whole CTest suite again, the fault runs included, and the
-#          short fuzz run (scripts/sanitize.sh address, scripts/fuzz.sh)
+#          every unit test, then the whole CTest suite again with the fault
+#          runs, and the short fuzz run (scripts/sanitize.sh address,
+#          scripts/fuzz.sh)
 #   tsan   build-tsan/ (clang, ThreadSanitizer): the tests that run
 #          io_contexts on several threads (scripts/sanitize.sh thread)
 #
@@ -17,8 +19,7 @@
 # keep the machine; its output goes to <build dir>.log and is shown if it
 # fails.
 #
-# SDS_TEST_STAGES picks stages (default "main asan tsan"); with "main" alone
-# the fault runs are part of it. Extra arguments go to the main stage's ctest
+# SDS_TEST_STAGES picks stages (default "main asan tsan"). Extra arguments go to the main stage's ctest
 # (e.g. scripts/test.sh -R vectors; then only the main stage runs).
 # SDS_TEST_BUILD_DIR moves build-test/.
 set -euo pipefail
@@ -40,10 +41,17 @@ has_stage() {
 build_stage() {
     case $1 in
         main)
+            # Optimised for the debugger and for build time: tests run no
+            # faster at -O2, and build in half the time. With the asan stage,
+            # which runs every unit test, g++ builds only the multi-threaded
+            # ones (sds_concurrency_tests) of them.
+            local unit=ON
+            has_stage asan && unit=OFF
             if [[ ! -f $main_dir/build.ninja ]]; then
-                # Optimised for the debugger and for build time: tests run no
-                # faster at -O2, and build in half the time.
-                cmake -S . -B "$main_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1" >/dev/null
+                cmake -S . -B "$main_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1" \
+                    -DSDS_BUILD_UNIT_TESTS=$unit >/dev/null
+            elif ! grep -q "^SDS_BUILD_UNIT_TESTS:BOOL=$unit\$" "$main_dir/CMakeCache.txt"; then
+                cmake "$main_dir" -DSDS_BUILD_UNIT_TESTS=$unit >/dev/null
             fi
             cmake --build "$main_dir"
             ;;

@@ -500,13 +500,16 @@ TEST_CASE("a Date header hours ahead does not make a writer prune a lane whose w
     });
     boost::asio::io_context io;
     auto fa = boost::asio::co_spawn(io, a.incr("hits", {.amount = 5}), boost::asio::use_future);
-    auto fb = boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<std::int64_t> {
+    // Named: a coroutine lambda's captures live in the lambda, which must
+    // outlive the coroutine.
+    const auto b_writes = [&]() -> boost::asio::awaitable<std::int64_t> {
         co_await b.incr("hits", {});  // learns the skew
         // The next ALL_NEW look comes after 16 writes of this engine.
         std::int64_t last = 0;
         for (int i = 0; i < 16; ++i) last = co_await b.incr("hits", {});
         co_return last;
-    }(), boost::asio::use_future);
+    };
+    auto fb = boost::asio::co_spawn(io, b_writes(), boost::asio::use_future);
     io.run();
     CHECK(fa.get() >= 5);
     fb.get();
