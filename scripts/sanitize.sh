@@ -3,16 +3,18 @@
 # directory of its own. Both are stages of the test command (scripts/test.sh).
 #
 #   scripts/sanitize.sh [address]   AddressSanitizer + UndefinedBehaviorSanitizer
-#                                   (build-asan/): the whole CTest suite (unit,
-#                                   integration against the emulators, the runs
-#                                   through injected faults, vectors, the CLI,
-#                                   the demo) and the short fuzz run: the
+#                                   (build-asan/): every unit test (one
+#                                   process), the whole CTest suite
+#                                   (integration against the emulators, the
+#                                   runs through injected faults at a tenth of
+#                                   their size, vectors, the CLI, the demo)
+#                                   and the short fuzz run: the
 #                                   libFuzzer targets are built in the same
 #                                   directory, with the same instrumentation
 #   scripts/sanitize.sh thread      ThreadSanitizer (build-tsan/): the tests that
 #                                   run io_contexts on several threads
 #                                   (sds_concurrency_tests: [stress],
-#                                   [transport] and [combiner])
+#                                   [transport], [combiner], [bounded])
 #
 #   scripts/sanitize.sh configure MODE   only configures the build directory
 #   scripts/sanitize.sh build MODE       only configures and builds
@@ -97,7 +99,9 @@ if [[ $mode == address ]]; then
         # The install test builds a consumer project against the installed
         # library, which would need these sanitizer flags too: the main
         # stage runs it.
-        (cd "$dir" && ctest --output-on-failure --timeout 900 -E '^(install|unit):')
+        # The fault runs at a tenth of their size (SDS_FAULT_SCALE): the main
+        # stage runs them whole, and their time goes to the emulators.
+        (cd "$dir" && SDS_FAULT_SCALE=${SDS_FAULT_SCALE:-10} ctest --output-on-failure --timeout 900 -E '^(install|unit):')
     fi
 else
     export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"

@@ -3,14 +3,14 @@
 # CI runs exactly this (see .ci/run). Three stages, in order:
 #
 #   main   build-test/ (g++, -Og -g1): the integration tests against the
-#          emulators, vectors, the CLI, the demo, the benchmark smoke run,
-#          the install test and the multi-threaded unit tests; the other
-#          unit tests and the runs through injected faults (label `faults`)
-#          are left to the asan stage (with "main" alone, it runs them too)
+#          emulators with the runs through injected faults, vectors, the CLI,
+#          the demo, the benchmark smoke run, the install test and the
+#          multi-threaded unit tests; the other unit tests are left to the
+#          asan stage (with "main" alone, it runs them too)
 #   asan   build-asan/ (clang, AddressSanitizer + UndefinedBehaviorSanitizer):
-#          every unit test, then the whole CTest suite again with the fault
-#          runs, and the short fuzz run (scripts/sanitize.sh address,
-#          scripts/fuzz.sh)
+#          every unit test, then the whole CTest suite again (the fault runs
+#          at a tenth of their size), and the short fuzz run
+#          (scripts/sanitize.sh address, scripts/fuzz.sh)
 #   tsan   build-tsan/ (clang, ThreadSanitizer): the tests that run
 #          io_contexts on several threads (scripts/sanitize.sh thread)
 #
@@ -72,9 +72,7 @@ log_of() {
 run_stage() {
     case $1 in
         main)
-            local skip=()
-            has_stage asan && skip=(-LE faults)
-            (cd "$main_dir" && ctest --output-on-failure --timeout 600 "${skip[@]}" "$@")
+            (cd "$main_dir" && ctest --output-on-failure --timeout 600 "$@")
             ;;
         asan) scripts/sanitize.sh run address ;;
         tsan) scripts/sanitize.sh run thread ;;

@@ -385,7 +385,8 @@ public:
                 // conditional on a state it has moved past or still holds),
                 // and the next write, conditional on the same state as any
                 // copy still in flight, fences it: only one of them can land.
-                unknown = error(errc::ambiguous,
+                if (!unknown)  // the first reason the outcome became unknown is the one to report
+                    unknown = error(errc::ambiguous,
                                 "incr: a re-sent write was refused (HTTP " + std::to_string(r.response.result_int()) +
                                     (r.error.code.empty() ? "" : " " + r.error.code) +
                                     "); an earlier attempt may have been applied",
@@ -482,6 +483,9 @@ private:
             if (const auto* tag = e.properties.if_contains("odata.etag"); tag && tag->is_string())
                 e.etag = std::string(tag->get_string());
         }
+        // It goes back in an If-Match header: printable ASCII only.
+        for (const char c : e.etag)
+            if (c < 0x20 || c > 0x7e) protocol_failure("GetEntity", "the entity's ETag holds a control character", r);
         co_return e;
     }
 

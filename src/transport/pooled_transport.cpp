@@ -8,6 +8,7 @@
 #include <boost/beast/http/error.hpp>
 
 #include <algorithm>
+#include <iterator>
 
 namespace sds::detail {
 namespace {
@@ -43,13 +44,32 @@ asio::awaitable<transport_result> pooled_transport::send(http_request& req, send
     // A request goes only to the host it names (and was signed for): one
     // whose Host header names another is refused before anything is sent.
     // One without a Host header gets the endpoint's.
+    // Nor can a target in absolute form (which names a host of its own), a
+    // second Host header, or a line break in any header (which would put
+    // lines of its own on the wire) send it elsewhere: such requests are
+    // refused too.
     const endpoint& ep = pool_->target();
-    if (const auto host = req.find(http::field::host); host == req.end())
+    const auto refuse = [&](const std::string& why) {
+        throw error(errc::invalid_argument, "a request was refused by the connection pool of '" + ep.host_header +
+                                                "': " + why + "; nothing was sent");
+    };
+    if (!req.target().starts_with('/')) refuse("its target does not start with '/'");
+    const auto clean = [](boost::beast::string_view v) {
+        return std::none_of(v.begin(), v.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+    };
+    if (!clean(req.target())) refuse("its target holds a line break or NUL");
+    for (const auto& field : req)
+        if (!clean(field.name_string()) || !clean(field.value()))
+            refuse(clean(field.name_string())
+                       ? "header '" + std::string(field.name_string().substr(0, 64)) + "' holds a line break or NUL"
+                       : std::string("a header name holds a line break or NUL"));
+    const auto hosts = req.equal_range(http::field::host);
+    if (hosts.first == hosts.second)
         req.set(http::field::host, ep.host_header);
-    else if (!boost::beast::iequals(host->value(), ep.host_header))
-        throw error(errc::invalid_argument, "a request for host '" + std::string(host->value()) +
-                                                "' was refused by the connection pool of '" + ep.host_header +
-                                                "': nothing was sent");
+    else if (std::next(hosts.first) != hosts.second)
+        refuse("it has more than one Host header");
+    else if (!boost::beast::iequals(hosts.first->value(), ep.host_header))
+        refuse("it names host '" + std::string(hosts.first->value()) + "'");
     for (bool allow_reuse : {true, false}) {
         boost::system::error_code ec;
         // An idempotent request found a reused connection closed goes again

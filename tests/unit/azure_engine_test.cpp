@@ -585,6 +585,15 @@ TEST_CASE("a re-sent write refused every time after an unknown outcome ends ambi
     CHECK(writes == 4);  // the first and its re-send, then two fencing writes: three rounds
 }
 
+TEST_CASE("an ETag with a control character is a protocol_error, never sent back in If-Match", "[azure]") {
+    harness h;
+    std::string entity = shard_entity("hits_shard_1", 10);
+    entity.insert(1, R"("odata.etag":"W/\"1\"\r\nHost: evil.example.com",)");
+    h.respond(200, entity);  // no ETag header: the body's odata.etag is the one
+    CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::protocol_error);
+    CHECK(h.sent() == 1);
+}
+
 TEST_CASE("an entity read without an ETag is a protocol_error, never written back unconditionally", "[azure]") {
     harness h;
     h.respond(200, shard_entity("hits_shard_1", 10));

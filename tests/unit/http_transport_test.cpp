@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <sstream>
 #include <stdexcept>
@@ -157,6 +158,43 @@ TEST_CASE("a request whose Host names another host is refused before anything is
     const auto received = server.received();
     REQUIRE(received.size() == 2);
     for (const auto& r : received) CHECK(std::string(r[http::field::host]) == own);
+}
+
+// Nor can a request reach another host around the Host check: by a second
+// Host header, by a target in absolute form, or by a line break in a header
+// or the target that would put lines of its own on the wire.
+TEST_CASE("a second Host, an absolute target or a line break in a header is refused before anything is sent",
+          "[transport][security]") {
+    test_server server([](const auto&, std::size_t) { return ok(); });
+    const std::string own = "127.0.0.1:" + std::to_string(server.port());
+    const std::vector<std::pair<std::string, std::function<void(http_request&)>>> cases{
+        {"more than one Host header",
+         [&](http_request& r) {
+             r.set(http::field::host, own);
+             r.insert(http::field::host, "evil.example.com");
+         }},
+        {"target does not start with '/'", [](http_request& r) { r.target("http://evil.example.com/steal"); }},
+        {"target does not start with '/'", [](http_request& r) { r.target("*"); }},
+        {"target holds a line break", [](http_request& r) { r.target("/x HTTP/1.1\r\nHost: evil.example.com\r\n\r\nGET /"); }},
+        {"header 'X-Extra' holds a line break", [](http_request& r) { r.set("X-Extra", "a\r\nHost: evil.example.com"); }},
+        {"header 'If-Match' holds a line break", [](http_request& r) { r.set(http::field::if_match, "W/\"1\"\nHost: evil"); }},
+        {"header 'X-Nul' holds a line break or NUL", [](http_request& r) { r.set("X-Nul", std::string("a\0b", 3)); }},
+    };
+    for (const auto& [why, edit] : cases) {
+        INFO(why);
+        const auto e = expect_error([&, &edit = edit] {
+            test::run([&](asio::io_context& io) -> asio::awaitable<void> {
+                pooled_transport t(io.get_executor(), endpoint::parse(url_of(server)), {});
+                auto req = get();
+                edit(req);
+                co_await t.send(req);
+            });
+        });
+        CHECK(e.condition() == errc::invalid_argument);
+        CHECK(std::string(e.what()).find(why) != std::string::npos);
+        CHECK(std::string(e.what()).find("evil") == std::string::npos);
+    }
+    CHECK(server.accepts() == 0);
 }
 
 TEST_CASE("many requests in a row travel over one kept-alive connection", "[transport]") {
