@@ -32,8 +32,9 @@ struct azure_table_config {
     std::chrono::milliseconds table_wait_timeout{std::chrono::minutes(2)};
     /// Point reads in flight at once when get_count reads a counter's shards.
     std::size_t max_concurrent_reads = 64;
-    /// Rounds a counter write may lose to other writers (HTTP 412, ETag
-    /// conflicts) before incr gives up with errc::condition_failed.
+    /// Rounds a counter or value write may lose to other writers (HTTP 412,
+    /// ETag conflicts) before incr or set_data gives up with
+    /// errc::condition_failed.
     unsigned max_write_conflicts = 100;
     http_options http;
     retry_options retry;

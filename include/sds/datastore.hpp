@@ -106,9 +106,19 @@ public:
                                                    operation_options options = {});
 
     /// Stores UTF-8 text under `key`, replacing what was there.
+    ///
+    /// Every copy of the write is conditional, so a copy delayed past the
+    /// timeout and re-sent can never land later over a newer value: on
+    /// DynamoDB the item is stamped with this datastore's writer id and a
+    /// sequence number (`vw`, `vq`) and the PutItem refuses to replace a
+    /// later write of the same datastore; on Azure the write is an Update
+    /// If-Match the ETag this datastore last saw for the key (an Insert for a
+    /// key it has not seen), and a key changed by another writer meanwhile
+    /// costs a read and a second write. errc::condition_failed only after
+    /// losing to other writers `max_write_conflicts` times in a row (Azure).
     boost::asio::awaitable<void> set_data(std::string table, std::string key, std::string text,
                                           operation_options options = {});
-    /// Stores raw bytes under `key`, replacing what was there.
+    /// Stores raw bytes under `key`, replacing what was there (as above).
     boost::asio::awaitable<void> set_data(std::string table, std::string key, bytes data,
                                           operation_options options = {});
 

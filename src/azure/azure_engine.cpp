@@ -20,7 +20,10 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <random>
+#include <unordered_map>
 
 namespace sds::detail {
 namespace {
@@ -53,6 +56,14 @@ constexpr std::string_view data_prop = "data";
 constexpr std::string_view shards_prop = "shards";
 constexpr std::string_view seq_prop = "seq";
 constexpr std::string_view ops_prop = "ops";
+// Who wrote a value and the writer's sequence number for it.
+constexpr std::string_view value_writer_prop = "vw";
+constexpr std::string_view value_seq_prop = "vq";
+// What those two add to an entity: 8 + name * 2 + value per property, a
+// String of 16 characters (+4) and an Int64.
+constexpr std::size_t value_stamp_bytes = (8 + 2 * 2 + 16 * 2 + 4) + (8 + 2 * 2 + 8);
+// The ETags a datastore remembers, of values it wrote or read last.
+constexpr std::size_t etag_cache_limit = 10'000;
 
 // The longest wait after losing a conditional write to another writer.
 constexpr std::chrono::milliseconds max_conflict_backoff{1000};
@@ -119,6 +130,41 @@ struct read_entity_result {
 // The entity the counter code writes: PartitionKey, an empty RowKey, properties.
 json::object new_entity(std::string_view key) { return json::object{{"PartitionKey", key}, {"RowKey", ""}}; }
 
+// The ETag a datastore last saw for each value key, so that a value write
+// can be conditional without a read first. At most etag_cache_limit keys
+// (an arbitrary one goes when full); operations on several threads share it.
+// An entry is a hint: a stale one costs a refused write and a read.
+class etag_cache {
+public:
+    std::string find(std::string_view table, std::string_view key) const {
+        const std::lock_guard lock(mutex_);
+        const auto it = tags_.find(id(table, key));
+        return it == tags_.end() ? std::string() : it->second;
+    }
+    void store(std::string_view table, std::string_view key, std::string etag) {
+        // It goes back in an If-Match header: printable ASCII only.
+        if (etag.empty() || std::any_of(etag.begin(), etag.end(), [](char c) { return c < 0x20 || c > 0x7e; }))
+            return erase(table, key);
+        const std::lock_guard lock(mutex_);
+        if (tags_.size() >= etag_cache_limit && !tags_.contains(id(table, key))) tags_.erase(tags_.begin());
+        tags_.insert_or_assign(id(table, key), std::move(etag));
+    }
+    void erase(std::string_view table, std::string_view key) {
+        const std::lock_guard lock(mutex_);
+        tags_.erase(id(table, key));
+    }
+
+private:
+    static std::string id(std::string_view table, std::string_view key) {
+        std::string s(table);
+        s += '/';  // not in a table name
+        s += key;
+        return s;
+    }
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, std::string> tags_;
+};
+
 class azure_engine final : public engine, public std::enable_shared_from_this<azure_engine> {
 public:
     azure_engine(std::shared_ptr<transport> t, azure_table_config config)
@@ -172,7 +218,8 @@ public:
                                                     " bytes is over Azure Table Storage's 64 KiB property limit" +
                                                     (v.is_binary() ? "" : " (text counts 2 bytes per UTF-16 unit)"));
         // 4 + keys * 2 + per property: 8 + name * 2 + value (+4 for strings and binary).
-        const std::size_t entity = 4 + odata::utf16_units(key) * 2 + 8 + data_prop.size() * 2 + property + 4;
+        const std::size_t entity =
+            4 + odata::utf16_units(key) * 2 + 8 + data_prop.size() * 2 + property + 4 + value_stamp_bytes;
         if (entity > max_entity_bytes)
             throw error(errc::invalid_argument, "entity of " + std::to_string(entity) +
                                                     " bytes is over Azure Table Storage's 1 MiB limit");
@@ -242,26 +289,64 @@ public:
         co_return;
     }
 
+    // Every value write is conditional, so that a copy landing late (sent
+    // before an unknown outcome, applied after the re-send was acknowledged
+    // and a newer value written) is refused instead of bringing the old value
+    // back: an Update with If-Match on the ETag this datastore last saw for
+    // the key, or an Insert when it knows none. The entity is stamped with
+    // this engine's writer id and a sequence number. A refusal (412, 404,
+    // 409) means the key moved on: it is read, and if it holds this write or
+    // a later one of this engine (an earlier copy landed) the write is done;
+    // otherwise it is written again on the ETag just read.
     asio::awaitable<void> put(std::string table, std::string key, value v, operation_options options) override {
         auto self = shared_from_this();
+        const auto deadline = deadline_of(options.timeout);
+        const std::int64_t seq = ++last_value_seq_;
         json::object entity = new_entity(key);
         if (v.is_binary()) odata::set_binary(entity, data_prop, v.data);
         else entity[data_prop] = v.data;
-        // Insert Or Replace: PUT without If-Match.
-        request_spec spec{.verb = http::verb::put, .path = odata::entity_path(table, key), .body = json::serialize(entity)};
-        const call_result r = co_await send("InsertOrReplaceEntity", spec, deadline_of(options.timeout));
-        if (!ok(r)) fail("InsertOrReplaceEntity", table, r);
+        entity[value_writer_prop] = writer_id_;
+        odata::set_int64(entity, value_seq_prop, seq);
+        std::string etag = etags_.find(table, key);
+        bool read = false;  // etag comes from a read of this call
+        for (unsigned conflicts = 0;; ++conflicts) {
+            if (conflicts >= config_.max_write_conflicts) throw lost_too_often("set_data", conflicts);
+            if (conflicts > 0) {
+                if (read) co_await back_off_conflict(conflicts, deadline, "set_data");
+                const auto current = co_await read_entity(table, key, deadline);
+                read = true;
+                etag = current ? current->etag : std::string();
+                if (current && holds_own_write(current->properties, seq)) {
+                    etags_.store(table, key, etag);
+                    co_return;
+                }
+            }
+            const bool update = !etag.empty();
+            request_spec spec;
+            if (update) spec = update_spec(table, key, entity, etag);
+            else spec = insert_spec(table, entity);
+            const call_result r = co_await send(update ? "UpdateEntity" : "InsertEntity", std::move(spec), deadline);
+            if (ok(r)) {
+                etags_.store(table, key, header(r.response, "ETag"));
+                co_return;
+            }
+            if (errc_for(r) != errc::condition_failed && !is(r, "EntityAlreadyExists") && !is(r, "ResourceNotFound"))
+                fail(update ? "UpdateEntity" : "InsertEntity", table, r);
+            etags_.erase(table, key);
+        }
     }
 
     asio::awaitable<std::optional<value>> get(std::string table, std::string key, read_options options) override {
         auto self = shared_from_this();
         const auto e = co_await read_entity(table, key, deadline_of(options.timeout));
         if (!e) co_return std::nullopt;
+        etags_.store(table, key, e->etag);
         co_return odata::value_property(e->properties, data_prop);
     }
 
     asio::awaitable<void> remove(std::string table, std::string key, operation_options options) override {
         auto self = shared_from_this();
+        etags_.erase(table, key);
         co_await delete_entity(table, std::move(key), deadline_of(options.timeout));
     }
 
@@ -439,16 +524,24 @@ private:
         return r;
     }
 
+    // Whether an entity holds value write `seq` of this engine, or a later one.
+    bool holds_own_write(const json::object& entity, std::int64_t seq) const {
+        const auto* writer = entity.if_contains(value_writer_prop);
+        return writer && writer->is_string() && writer->get_string() == writer_id_ &&
+               odata::int64_property(entity, value_seq_prop).value_or(0) >= seq;
+    }
+
     // After losing a conditional write: a full-jitter wait that grows with
     // the conflicts, within the deadline.
-    asio::awaitable<void> back_off_conflict(unsigned conflicts, deadline_t deadline) {
+    asio::awaitable<void> back_off_conflict(unsigned conflicts, deadline_t deadline, std::string_view op = "incr") {
         // Losing a condition is contention, not an outage: the waits stay short.
         retry_options conflict = config_.retry;
         conflict.max_backoff = std::min(conflict.max_backoff, max_conflict_backoff);
         const auto delay = backoff(conflict, failure_kind::transient, conflicts);
         if (deadline && steady::now() + delay >= *deadline)
-            throw error(errc::timeout, "incr: deadline would expire while waiting to retry a conflicting write");
-        co_await pause_or_throw(delay, "incr");
+            throw error(errc::timeout,
+                        std::string(op) + ": deadline would expire while waiting to retry a conflicting write");
+        co_await pause_or_throw(delay, op);
     }
 
     request_spec insert_spec(std::string_view table, const json::object& entity) const {
@@ -598,6 +691,11 @@ private:
     endpoint_state state_;
     std::string prefix_;
     std::optional<sharedkey::credentials> key_;  // decoded once
+    // Value writes: this engine's writer id, its last sequence number, and
+    // the ETags of the values it wrote or read last.
+    const std::string writer_id_ = new_op_id();
+    std::atomic<std::int64_t> last_value_seq_{0};
+    etag_cache etags_;
 };
 
 std::string default_endpoint(const azure_table_config& c) {

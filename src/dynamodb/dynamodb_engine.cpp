@@ -49,6 +49,13 @@ constexpr unsigned max_unprocessed_rounds = 10;
 constexpr std::string_view key_attr = "key";
 constexpr std::string_view data_attr = "data";
 constexpr std::string_view shards_attr = "shards";
+// Who wrote a value and the writer's sequence number for it (README, "Data
+// layout"): a late copy of an older write cannot replace a newer one.
+constexpr std::string_view value_writer_attr = "vw";
+constexpr std::string_view value_seq_attr = "vq";
+// What those two add to an item, at most: names, a 16-digit writer id and a
+// sequence number of up to 19 digits (DynamoDB counts a number's digits).
+constexpr std::size_t value_stamp_bytes = 2 + 16 + 2 + 21;
 
 json::object key_of(std::string_view k, json::storage_ptr sp = {}) {
     json::object typed(sp);
@@ -135,7 +142,7 @@ public:
 
     void check_item(std::string_view key, const value& v) const override {
         // DynamoDB counts attribute names and values (binary as raw bytes).
-        const std::size_t size = key_attr.size() + key.size() + data_attr.size() + v.data.size();
+        const std::size_t size = key_attr.size() + key.size() + data_attr.size() + v.data.size() + value_stamp_bytes;
         if (size > dynamodb_limits.max_item_bytes)
             throw error(errc::invalid_argument, "item of " + std::to_string(size) +
                                                     " bytes is over DynamoDB's 400 KB item limit");
@@ -235,18 +242,41 @@ public:
         co_await wait_for_table(table, true, deadline);
     }
 
+    // A value is stamped with this engine's writer id and a sequence number,
+    // and the PutItem is conditional on the item not holding a later write of
+    // the same writer:
+    //
+    //   IF attribute_not_exists(vw) OR vw <> :w OR vq < :q
+    //
+    // so a copy that lands late (sent before an unknown outcome, applied
+    // after the re-send was acknowledged and a newer value was written) is
+    // refused instead of bringing the old value back. A refusal means this
+    // write, or a later one of this engine, is in place: the write is done.
     asio::awaitable<void> put(std::string table, std::string key, value v, operation_options options) override {
         auto self = shared_from_this();
         json_arena arena;
+        const std::int64_t seq = ++last_value_seq_;
         json::object item = key_of(key, arena.storage());
         json::object data(arena.storage());
         if (v.is_binary()) data["B"] = crypto::base64_encode(crypto::bytes_of(v.data));
         else data["S"] = v.data;
         item[data_attr] = std::move(data);
+        item[value_writer_attr] = json::object{{"S", writer_id_}};
+        item[value_seq_attr] = json::object{{"N", std::to_string(seq)}};
         json::object body(arena.storage());
         body["TableName"] = table;
         body["Item"] = std::move(item);
-        co_await call("PutItem", table, std::move(body), deadline_of(options.timeout), arena.storage());
+        body["ConditionExpression"] = "attribute_not_exists(#w) OR #w <> :w OR #q < :q";
+        body["ExpressionAttributeNames"] = json::object{{"#w", value_writer_attr}, {"#q", value_seq_attr}};
+        body["ExpressionAttributeValues"] =
+            json::object{{":w", {{"S", writer_id_}}}, {":q", {{"N", std::to_string(seq)}}}};
+        try {
+            co_await call("PutItem", table, std::move(body), deadline_of(options.timeout), arena.storage());
+        } catch (const sds::error& e) {
+            if (e.condition() != errc::condition_failed) throw;
+            // This write (an earlier copy of it) or a later one of this
+            // engine holds the key: either way this one is done.
+        }
     }
 
     asio::awaitable<std::optional<value>> get(std::string table, std::string key, read_options options) override {
@@ -883,6 +913,8 @@ private:
     // number, its writes so far, and the lanes in use per shard.
     const std::string writer_id_ = new_op_id();
     std::atomic<std::int64_t> last_seq_{0};
+    // The sequence number of this engine's last value write.
+    std::atomic<std::int64_t> last_value_seq_{0};
     std::atomic<std::uint64_t> once_writes_{0};
     std::mutex lanes_mutex_;
     std::unordered_map<std::string, std::vector<bool>> busy_lanes_;

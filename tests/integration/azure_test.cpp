@@ -110,8 +110,22 @@ TEST_CASE("what sds writes, Microsoft's JavaScript client reads in the documente
         co_await db.incr(t, "s", {.amount = 2, .shard_count = 3});
     });
     using boost::json::parse;
-    CHECK(parse(sdk("get " + t + " text")) == parse(R"({"data":{"String":"héllo ✓"}})"));
-    CHECK(parse(sdk("get " + t + " \"it's binary\"")) == parse(R"({"data":{"Binary":"AAEC/w=="}})"));
+    // A value holds its data and the writer stamp: vw, the writer id (16 hex
+    // digits, the same for every write of one datastore), and vq, its
+    // sequence number of the write.
+    auto text = parse(sdk("get " + t + " text")).as_object();
+    auto binary = parse(sdk("get " + t + " \"it's binary\"")).as_object();
+    const auto writer = text.at("vw");
+    CHECK(writer.at("String").as_string().size() == 16u);
+    CHECK(binary.at("vw") == writer);
+    CHECK(text.at("vq") == parse(R"({"Int64":"1"})"));
+    CHECK(binary.at("vq") == parse(R"({"Int64":"2"})"));
+    for (auto* entity : {&text, &binary}) {
+        entity->erase("vw");
+        entity->erase("vq");
+    }
+    CHECK(text == parse(R"({"data":{"String":"héllo ✓"}})"));
+    CHECK(binary == parse(R"({"data":{"Binary":"AAEC/w=="}})"));
     const auto shard = parse(sdk("get " + t + " c_shard_1")).as_object();
     CHECK(shard.at("data") == parse(R"({"Int64":"7"})"));
     // The write record that makes increments exactly once: seq and ops.

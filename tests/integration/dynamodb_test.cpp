@@ -167,8 +167,22 @@ TEST_CASE("what sds writes, the official JavaScript SDK reads in the documented 
         co_await db.incr(t, "s", {.amount = 2, .shard_count = 3});
     });
     using boost::json::parse;
-    CHECK(parse(sdk("get " + t + " text")) == parse(R"({"key":{"S":"text"},"data":{"S":"héllo ✓"}})"));
-    CHECK(parse(sdk("get " + t + " binary")) == parse(R"({"key":{"S":"binary"},"data":{"B":"AAEC/w=="}})"));
+    // A value holds its data and the writer stamp: vw, the writer id (16 hex
+    // digits, the same for every write of one datastore), and vq, its
+    // sequence number of the write.
+    auto text = parse(sdk("get " + t + " text")).as_object();
+    auto binary = parse(sdk("get " + t + " binary")).as_object();
+    const auto writer = text.at("vw");
+    CHECK(writer.at("S").as_string().size() == 16u);
+    CHECK(binary.at("vw") == writer);
+    CHECK(text.at("vq") == parse(R"({"N":"1"})"));
+    CHECK(binary.at("vq") == parse(R"({"N":"2"})"));
+    for (auto* item : {&text, &binary}) {
+        item->erase("vw");
+        item->erase("vq");
+    }
+    CHECK(text == parse(R"({"key":{"S":"text"},"data":{"S":"héllo ✓"}})"));
+    CHECK(binary == parse(R"({"key":{"S":"binary"},"data":{"B":"AAEC/w=="}})"));
     // A shard holds its number and, for exactly-once increments, the record
     // of each writer lane: ws_<id>_<lane> and wv_<id>_<lane>, both numbers.
     const auto shard = parse(sdk("get " + t + " c_shard_1")).as_object();

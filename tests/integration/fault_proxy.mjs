@@ -6,7 +6,7 @@
 //   node tests/integration/fault_proxy.mjs --listen 28601 --upstream http://127.0.0.1:18001 \
 //        --engine dynamodb|azure --seed 42
 //        [--rates throttle=0.05,error500=0.025,reset_before=0.025,reset_after=0.025,delay=0.01,truncate=0.01]
-//        [--delay-ms 3000] [--control-port 28602]
+//        [--delay-ms 3000] [--late-ms MS] [--control-port 28602]
 //
 // Every request, in arrival order, gets exactly one draw u in [0, 1) of a seeded PRNG
 // (mulberry32, seeded with --seed, an integer in [0, 2^32 - 1]). u picks the first kind below,
@@ -22,6 +22,10 @@
 //                 dropped quietly if the client has gone meanwhile)
 //   truncate      forwarded; the answer's headers (Content-Length of the whole body) and the first
 //                 half of the body are sent, then the connection is reset
+//   late          held for --late-ms (default: --delay-ms) and only then forwarded, whether or not the
+//                 client is still there: a copy that reaches the service after the client gave up
+//                 on it (and, typically, sent it again and moved on). The answer goes to the client
+//                 if it is still there, else it is dropped quietly. Off unless --rates names it.
 // With the same --seed and the same arrival order (e.g. one request at a time), the sequence of
 // faults is the same. Requests without a fault are forwarded and the answer is streamed back.
 //
@@ -38,16 +42,17 @@
 // one). Everything listens on 127.0.0.1 only. Exits 0 on SIGTERM/SIGINT.
 //
 // Control server (only with --control-port), JSON answers:
-//   GET  /stats          {seed, engine, delay_ms, rates, requests, forwarded, inflight,
+//   GET  /stats          {seed, engine, delay_ms, late_ms, rates, requests, forwarded, inflight,
 //                         upstream_answered, upstream_errors, upstream_retries, none,
 //                         faults:{kind: n}, forwarded_faults:{kind: n}, applied:{kind: n},
 //                         client_gone, aborted}
 //                        requests counts every request (one draw each); forwarded those sent
 //                        upstream (requests - throttle - reset_before - aborted); faults the draws
 //                        of each kind; forwarded_faults and applied, for the forwarded kinds (none,
-//                        error500, reset_after, delay, truncate), the requests sent upstream and
-//                        those the upstream answered in full; inflight the forwarded requests
-//                        still waiting for the upstream's answer; upstream_retries the requests
+//                        error500, reset_after, delay, truncate, late), the requests sent upstream
+//                        and those the upstream answered in full; inflight the forwarded requests
+//                        still waiting for the upstream's answer (a late request counts as
+//                        forwarded and in flight from its arrival, while it is held); upstream_retries the requests
 //                        sent again because a kept-alive upstream connection had been closed
 //                        before it answered; client_gone the answers dropped because the client
 //                        had left; aborted the requests whose body never arrived (not forwarded)
@@ -69,10 +74,10 @@ import crypto from "node:crypto";
 import zlib from "node:zlib";
 import { parseArgs } from "node:util";
 
-const KINDS = ["throttle", "error500", "reset_before", "reset_after", "delay", "truncate"];
-const FORWARDED_KINDS = ["none", "error500", "reset_after", "delay", "truncate"];
+const KINDS = ["throttle", "error500", "reset_before", "reset_after", "delay", "truncate", "late"];
+const FORWARDED_KINDS = ["none", "error500", "reset_after", "delay", "truncate", "late"];
 const DEFAULT_RATES = { throttle: 0.05, error500: 0.025, reset_before: 0.025, reset_after: 0.025,
-                        delay: 0.01, truncate: 0.01 };
+                        delay: 0.01, truncate: 0.01, late: 0 };
 // Hop-by-hop headers that describe one connection; the rest pass through as received.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection"]);
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -132,6 +137,7 @@ function readConfig() {
                 seed: { type: "string" },
                 rates: { type: "string" },
                 "delay-ms": { type: "string", default: "3000" },
+                "late-ms": { type: "string" },
                 "control-port": { type: "string" },
             },
             strict: true,
@@ -149,6 +155,8 @@ function readConfig() {
         usage(`bad --seed ${values.seed} (an integer in [0, 4294967295])`);
     const delayMs = Number(values["delay-ms"]);
     if (!/^\d+$/.test(values["delay-ms"])) usage(`bad --delay-ms ${values["delay-ms"]}`);
+    if (values["late-ms"] !== undefined && !/^\d+$/.test(values["late-ms"])) usage(`bad --late-ms ${values["late-ms"]}`);
+    const lateMs = values["late-ms"] === undefined ? delayMs : Number(values["late-ms"]);
     let upstream;
     try {
         upstream = new URL(values.upstream);
@@ -174,6 +182,7 @@ function readConfig() {
         seed: Number(values.seed),
         rates,
         delayMs,
+        lateMs,
     };
 }
 
@@ -459,6 +468,7 @@ function forwardStreaming(req, res, body) {
 /** The forwarded faults: the upstream's whole answer first, then what the fault does with it. */
 async function forwardFaulty(kind, req, res, body) {
     noteForwarded(kind);
+    if (kind === "late") await new Promise((resolve) => setTimeout(resolve, config.lateMs));
     let answer;
     try {
         answer = await forwardBuffered(req, body);
@@ -476,7 +486,8 @@ async function forwardFaulty(kind, req, res, body) {
         resetClient(req.socket);
         return;
     case "delay":
-        await new Promise((resolve) => setTimeout(resolve, config.delayMs));
+    case "late":
+        if (kind === "delay") await new Promise((resolve) => setTimeout(resolve, config.delayMs));
         if (clientGone(req, res)) {
             stats.client_gone++;
             return;
@@ -580,7 +591,8 @@ function sendJson(res, status, value) {
 }
 
 function statsJson() {
-    return { seed: config.seed, engine: config.engine, delay_ms: config.delayMs, rates, ...stats, inflight };
+    return { seed: config.seed, engine: config.engine, delay_ms: config.delayMs, late_ms: config.lateMs, rates, ...stats,
+             inflight };
 }
 
 async function handleControl(req, res) {

@@ -496,6 +496,19 @@ async function bulkDynamodb() {
     check("delay: the client timing out is dropped quietly, the request was applied",
           gone.outcome === "timeout" && afterGone.client_gone === 1 && afterGone.faults.delay === before.delay + 1 &&
           upstream.count === upstreamBefore + 1 && proxy.exit === null, `${show(gone)} ${show(afterGone)}`);
+    // late: the request reaches the upstream only after the client gave up on it.
+    const late = await control(proxy, "POST", "/rates", JSON.stringify({ delay: 0, late: 1 }));
+    const upstreamBeforeLate = upstream.count;
+    const gaveUp = await send(proxy, agentFor(1), dynamodbRequest(20_001), 100);
+    const seenAtTimeout = upstream.count;
+    await sleep(delayMs + 200);
+    const { json: afterLate } = await control(proxy, "GET", "/stats");
+    check("late: held past the client's timeout, then forwarded and applied; the answer dropped quietly",
+          late.status === 200 && gaveUp.outcome === "timeout" && seenAtTimeout === upstreamBeforeLate &&
+          upstream.count === upstreamBeforeLate + 1 && upstream.seen.has("20001") && afterLate.faults.late === 1 &&
+          afterLate.applied.late === 1 && afterLate.client_gone === 2 && afterLate.late_ms === delayMs &&
+          afterLate.inflight === 0, `${show(gaveUp)} ${seenAtTimeout} ${show(afterLate)}`);
+    await control(proxy, "POST", "/rates", JSON.stringify({ delay: 1, late: 0 }));
     const bad = await control(proxy, "POST", "/rates?throttle=0.7&error500=0.7");
     const unknown = await control(proxy, "POST", "/rates?slow=0.1");
     const notJson = await control(proxy, "POST", "/rates", "{oops");

@@ -159,7 +159,7 @@ TEST_CASE("with a SAS token every URL carries it and no Authorization is sent", 
     h.respond(200, R"({"value":[]})");
     h.respond(204);
     test::run([&](auto&) { return h.db().list_tables({}); });
-    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    test::run([&](auto&) { return h.db().remove(table, "k", {}); });
     CHECK(std::string(h.request(0).target()) == "/devstoreaccount1/Tables?$top=1000&sv=2019-02-02&sp=raud&sig=abc%3D");
     CHECK(std::string(h.request(1).target()) ==
           "/devstoreaccount1/tbl(PartitionKey='k',RowKey='')?sv=2019-02-02&sp=raud&sig=abc%3D");
@@ -181,16 +181,136 @@ TEST_CASE("keys become OData literals: quotes doubled, everything else outside t
     check_envelope(h.request(0));
 }
 
-TEST_CASE("set_data is an Insert Or Replace: PUT without If-Match, data as Edm.String or Edm.Binary", "[azure]") {
+// A value entity as the service returns it, stamped by `writer` with `seq`.
+std::string value_entity(std::string_view key, std::string_view data, std::string_view writer, std::int64_t seq) {
+    json::object e{{"odata.metadata", "x"}, {"PartitionKey", key}, {"RowKey", ""}, {"data", data}, {"vw", writer}};
+    odata::set_int64(e, "vq", seq);
+    return json::serialize(e);
+}
+std::string writer_of(const http_request& r) { return std::string(body_of(r).at("vw").as_string()); }
+
+TEST_CASE("set_data of a key it knows no ETag for is an Insert; the next is an Update If-Match the ETag returned",
+          "[azure]") {
     harness h;
-    h.respond(204).respond(204);
+    h.respond(204, {}, {{"ETag", "W/\"e1\""}}).respond(204, {}, {{"ETag", "W/\"e2\""}}).respond(204);
     test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "hello"}, {}); });
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "again"}, {}); });
     test::run([&](auto&) { return h.db().put(table, "b", value{value::kind::binary, std::string("\0\1\xff", 3)}, {}); });
-    CHECK(h.request(0).method() == http::verb::put);
+    REQUIRE(h.sent() == 3);
+    const std::string writer = writer_of(h.request(0));
+    CHECK(writer.size() == 16);
+    CHECK(writer.find_first_not_of("0123456789abcdef") == std::string::npos);
+    // An Insert: POST to the table, Prefer no content, no If-Match.
+    CHECK(h.request(0).method() == http::verb::post);
+    CHECK(std::string(h.request(0).target()) == "/devstoreaccount1/tbl");
     CHECK(header(h.request(0), "If-Match").empty());
-    CHECK(body_of(h.request(0)) == json::parse(R"({"PartitionKey":"k","RowKey":"","data":"hello"})"));
-    CHECK(body_of(h.request(1)) ==
-          json::parse(R"({"PartitionKey":"b","RowKey":"","data":"AAH/","data@odata.type":"Edm.Binary"})"));
+    CHECK(body_of(h.request(0)) == json::parse(R"({"PartitionKey":"k","RowKey":"","data":"hello","vw":")" + writer +
+                                               R"(","vq@odata.type":"Edm.Int64","vq":"1"})"));
+    // An Update: PUT to the entity, If-Match the ETag the Insert returned.
+    CHECK(h.request(1).method() == http::verb::put);
+    CHECK(std::string(h.request(1).target()) == "/devstoreaccount1/tbl(PartitionKey='k',RowKey='')");
+    CHECK(header(h.request(1), "If-Match") == "W/\"e1\"");
+    CHECK(body_of(h.request(1)) == json::parse(R"({"PartitionKey":"k","RowKey":"","data":"again","vw":")" + writer +
+                                               R"(","vq@odata.type":"Edm.Int64","vq":"2"})"));
+    CHECK(h.request(2).method() == http::verb::post);
+    CHECK(body_of(h.request(2)) ==
+          json::parse(R"({"PartitionKey":"b","RowKey":"","data":"AAH/","data@odata.type":"Edm.Binary","vw":")" + writer +
+                      R"(","vq@odata.type":"Edm.Int64","vq":"3"})"));
+    for (std::size_t i = 0; i < 3; ++i) check_envelope(h.request(i));
+}
+
+TEST_CASE("set_data refused because an earlier copy of it landed is done after one read", "[azure]") {
+    // The Insert's answer is lost after it applied; the re-send meets the
+    // entity (409), and a read finds this very write in it.
+    harness h;
+    h.fake->fail(boost::asio::error::connection_reset, /*request_written=*/true);
+    h.error(409, "EntityAlreadyExists");
+    h.fake->answer_with([&](const http_request& r) {
+        REQUIRE(r.method() == http::verb::get);
+        return fake_transport::response(200, value_entity("k", "v", writer_of(h.request(0)), 1), {{"ETag", "W/\"e5\""}});
+    });
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    REQUIRE(h.sent() == 3);
+    CHECK(h.request(1).body() == h.request(0).body());
+    CHECK(h.request(2).method() == http::verb::get);
+    // The ETag read is the one the next write is conditional on.
+    h.fake->answer_with(nullptr);
+    h.respond(204, {}, {{"ETag", "W/\"e6\""}});
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "w"}, {}); });
+    REQUIRE(h.sent() == 4);
+    CHECK(h.request(3).method() == http::verb::put);
+    CHECK(header(h.request(3), "If-Match") == "W/\"e5\"");
+}
+
+TEST_CASE("set_data refused because a later write of the same datastore landed is done too", "[azure]") {
+    harness h;
+    h.respond(204, {}, {{"ETag", "W/\"e1\""}});
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "one"}, {}); });
+    h.error(412, "UpdateConditionNotSatisfied");
+    h.fake->answer_with([&](const http_request&) {
+        return fake_transport::response(200, value_entity("k", "three", writer_of(h.request(0)), 3), {{"ETag", "W/\"e3\""}});
+    });
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "two"}, {}); });
+    CHECK(h.sent() == 3);  // Insert, refused Update, read: no write of "two" over "three"
+}
+
+TEST_CASE("set_data that lost to another writer reads the key and writes again on the ETag read", "[azure]") {
+    harness h;
+    h.respond(204, {}, {{"ETag", "W/\"e1\""}});
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "one"}, {}); });
+    h.error(412, "UpdateConditionNotSatisfied");
+    h.respond(200, value_entity("k", "theirs", "0123456789abcdef", 99), {{"ETag", "W/\"e9\""}});
+    h.respond(204, {}, {{"ETag", "W/\"e10\""}});
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "two"}, {}); });
+    REQUIRE(h.sent() == 4);
+    CHECK(header(h.request(1), "If-Match") == "W/\"e1\"");
+    CHECK(h.request(2).method() == http::verb::get);
+    CHECK(h.request(3).method() == http::verb::put);
+    CHECK(header(h.request(3), "If-Match") == "W/\"e9\"");
+    CHECK(body_of(h.request(3)).at("data") == "two");
+    // A key deleted meanwhile: the Update meets 404, the read finds nothing,
+    // and the value is inserted.
+    h.error(404, "ResourceNotFound").error(404, "ResourceNotFound").respond(204);
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "three"}, {}); });
+    REQUIRE(h.sent() == 7);
+    CHECK(header(h.request(4), "If-Match") == "W/\"e10\"");
+    CHECK(h.request(5).method() == http::verb::get);
+    CHECK(h.request(6).method() == http::verb::post);
+}
+
+TEST_CASE("get_data's ETag makes the next set_data an Update; delete_data forgets it", "[azure]") {
+    harness h;
+    h.respond(200, value_entity("k", "v", "0123456789abcdef", 1), {{"ETag", "W/\"e7\""}});
+    h.respond(204).respond(204).respond(204);
+    test::run([&](auto&) { return h.db().get(table, "k", {}); });
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "w"}, {}); });
+    test::run([&](auto&) { return h.db().remove(table, "k", {}); });
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "x"}, {}); });
+    REQUIRE(h.sent() == 4);
+    CHECK(h.request(1).method() == http::verb::put);
+    CHECK(header(h.request(1), "If-Match") == "W/\"e7\"");
+    CHECK(h.request(2).method() == http::verb::delete_);
+    CHECK(h.request(3).method() == http::verb::post);
+}
+
+TEST_CASE("set_data losing to other writers max_write_conflicts times is condition_failed", "[azure]") {
+    harness h;
+    h.config.max_write_conflicts = 3;
+    h.fake->answer_with([&](const http_request& r) {
+        if (r.method() == http::verb::get)
+            return fake_transport::response(200, value_entity("k", "theirs", "0123456789abcdef", 1), {{"ETag", "W/\"x\""}});
+        if (r.method() == http::verb::post)
+            return fake_transport::response(409, azure_error_body("EntityAlreadyExists"),
+                                            {{"x-ms-error-code", "EntityAlreadyExists"}});
+        return fake_transport::response(412, azure_error_body("UpdateConditionNotSatisfied"),
+                                        {{"x-ms-error-code", "UpdateConditionNotSatisfied"}});
+    });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); }); });
+    CHECK(e.condition() == errc::condition_failed);
+    CHECK(std::string(e.what()).find("set_data") != std::string::npos);
+    std::size_t writes = 0;
+    for (const auto& r : h.fake->requests()) writes += r.method() != http::verb::get;
+    CHECK(writes == 3);
 }
 
 TEST_CASE("get_data reads with minimal metadata and tells Edm.Binary from Edm.String", "[azure]") {

@@ -294,14 +294,34 @@ TEST_CASE("missing credentials are invalid_argument and nothing is sent", "[dyna
 
 // ---------------------------------------------------------------- values
 
-TEST_CASE("set_data of text is a PutItem of key S and data S", "[dynamodb]") {
+// The writer stamp of a PutItem: vw (this engine's 16-hex-digit writer id)
+// and vq (its sequence number), with the condition that refuses a copy of an
+// older write of the same writer.
+void check_value_stamp(const json::value& sent, const std::string& writer, std::int64_t seq) {
+    const json::object& body = sent.as_object();
+    CHECK(writer.size() == 16);
+    CHECK(writer.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(body.at("Item").at("vq") == json::parse(R"({"N":")" + std::to_string(seq) + R"("})"));
+    CHECK(body.at("ConditionExpression") == "attribute_not_exists(#w) OR #w <> :w OR #q < :q");
+    CHECK(body.at("ExpressionAttributeNames") == json::parse(R"({"#w":"vw","#q":"vq"})"));
+    CHECK(body.at("ExpressionAttributeValues") ==
+          json::parse(R"({":w":{"S":")" + writer + R"("},":q":{"N":")" + std::to_string(seq) + R"("}})"));
+}
+
+std::string writer_of(const json::value& body) { return std::string(body.at("Item").at("vw").at("S").as_string()); }
+
+TEST_CASE("set_data of text is a PutItem of key S and data S, stamped with the writer", "[dynamodb]") {
     harness h;
     h.ok(R"({})");
     test::run([&](auto&) { return h.db().put(table, "user:1", value{value::kind::text, "h\xC3\xA9llo"}, {}); });
     REQUIRE(h.requests().size() == 1);
     check_envelope(h.request(0), "PutItem", h.config);
-    CHECK(body_of(h.request(0)) ==
-          json::parse(R"({"TableName":"tbl","Item":{"key":{"S":"user:1"},"data":{"S":"h\u00e9llo"}}})"));
+    const auto body = body_of(h.request(0));
+    CHECK(body.at("TableName") == "tbl");
+    CHECK(body.at("Item").at("key") == json::parse(R"({"S":"user:1"})"));
+    CHECK(body.at("Item").at("data") == json::parse(R"({"S":"h\u00e9llo"})"));
+    CHECK(body.at("Item").as_object().size() == 4u);  // key, data, vw, vq
+    check_value_stamp(body, writer_of(body), 1);
 }
 
 TEST_CASE("set_data of bytes is a PutItem of data B in base64", "[dynamodb]") {
@@ -310,8 +330,37 @@ TEST_CASE("set_data of bytes is a PutItem of data B in base64", "[dynamodb]") {
     const std::string raw{'\x00', '\x01', '\xFE', '\xFF'};
     test::run([&](auto&) { return h.db().put(table, "blob", value{value::kind::binary, raw}, {}); });
     REQUIRE(h.requests().size() == 1);
-    CHECK(body_of(h.request(0)) ==
-          json::parse(R"({"TableName":"tbl","Item":{"key":{"S":"blob"},"data":{"B":"AAH+/w=="}}})"));
+    const auto body = body_of(h.request(0));
+    CHECK(body.at("Item").at("key") == json::parse(R"({"S":"blob"})"));
+    CHECK(body.at("Item").at("data") == json::parse(R"({"B":"AAH+/w=="})"));
+    check_value_stamp(body, writer_of(body), 1);
+}
+
+TEST_CASE("each set_data of an engine has the next sequence number and the same writer id", "[dynamodb]") {
+    harness h;
+    h.ok(R"({})").ok(R"({})").ok(R"({})");
+    for (const char* k : {"a", "b", "a"})
+        test::run([&](auto&) { return h.db().put(table, k, value{value::kind::text, "v"}, {}); });
+    REQUIRE(h.requests().size() == 3);
+    const std::string writer = writer_of(body_of(h.request(0)));
+    for (std::size_t i = 0; i < 3; ++i) check_value_stamp(body_of(h.request(i)), writer, static_cast<std::int64_t>(i) + 1);
+    // Another engine is another writer.
+    harness other;
+    other.ok(R"({})");
+    test::run([&](auto&) { return other.db().put(table, "a", value{value::kind::text, "v"}, {}); });
+    CHECK(writer_of(body_of(other.request(0))) != writer);
+}
+
+TEST_CASE("a set_data whose condition fails is done: its copy or a later write of the engine holds the key",
+          "[dynamodb]") {
+    // The first answer is lost after the write applied; the re-send finds
+    // the write in place and is refused by its condition.
+    harness h;
+    h.fake->fail(boost::asio::error::connection_reset, /*request_written=*/true);
+    h.service_error(400, "ConditionalCheckFailedException", "The conditional request failed");
+    test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
+    REQUIRE(h.requests().size() == 2);
+    CHECK(h.request(0).body() == h.request(1).body());  // the same write, sent again
 }
 
 TEST_CASE("get_data is a GetItem of the key, strongly consistent by default", "[dynamodb]") {

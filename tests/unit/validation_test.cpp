@@ -280,9 +280,10 @@ TEST_CASE("bytes that are not UTF-8 are stored as they are", "[validation]") {
 }
 
 TEST_CASE("a value making the item over 400 KB is refused, one at the limit passes validation", "[validation]") {
-    // The item is "key" + key + "data" + value: 3 + 1 + 4 + value bytes <= 409600.
+    // The item is "key" + key + "data" + value + the writer stamp (vw, vq: at
+    // most 41 bytes): 3 + 1 + 4 + value bytes + 41 <= 409600.
     constexpr std::size_t limit = 400 * 1024;
-    const std::size_t fits = limit - 3 - 1 - 4;
+    const std::size_t fits = limit - 3 - 1 - 4 - 41;
     check_refused(datastore_error([&](datastore& db) { return db.set_data("tbl", "k", std::string(fits + 1, 'v')); }),
                   "400 KB");
     check_refused(datastore_error([&](datastore& db) { return db.set_data("tbl", "k", sds::bytes(fits + 1, 0xAB)); }),
