@@ -15,10 +15,13 @@
 #
 # Environment: SDS_DYNALITE_PORT, SDS_GATEWAY_PORT, SDS_AZURITE_TABLE_PORT, SDS_AZURITE_TLS_PORT (ports),
 # SDS_TEST_ACCESS_KEY_ID / SDS_TEST_SECRET_ACCESS_KEY (credentials the gateway accepts,
-# default AKIDSDSTEST / sds-test-secret), SDS_DYNALITE_CREATE_MS (dynalite --createTableMs,
-# default 0), SDS_DYNALITE_DELETE_MS / SDS_DYNALITE_UPDATE_MS (--deleteTableMs /
-# --updateTableMs, default dynalite's own 500), SDS_EMULATOR_DIR (PID files, logs, env.sh;
-# default $REPO/build/emulators). The exports are also written to $SDS_EMULATOR_DIR/env.sh.
+# default AKIDSDSTEST / sds-test-secret), SDS_TEST_ISSUER_SECRET (the gateway's --issuer-secret:
+# it also accepts the temporary credentials tests/integration/issued_credentials.mjs derives from
+# it, as tests/integration/credentials_server.mjs hands them out; default sds-test-issuer),
+# SDS_DYNALITE_CREATE_MS (dynalite --createTableMs, default 0), SDS_DYNALITE_DELETE_MS /
+# SDS_DYNALITE_UPDATE_MS (--deleteTableMs / --updateTableMs, default dynalite's own 500),
+# SDS_EMULATOR_DIR (PID files, logs, env.sh; default $REPO/build/emulators). The exports are
+# also written to $SDS_EMULATOR_DIR/env.sh.
 # Each server is `node` run directly in the background, so the recorded PID is the server.
 # Needs only bash, coreutils, openssl and node; everything listens on 127.0.0.1 only.
 set -euo pipefail
@@ -31,6 +34,7 @@ azurite_port=${SDS_AZURITE_TABLE_PORT:-18002}
 azurite_tls_port=${SDS_AZURITE_TLS_PORT:-18003}
 access_key_id=${SDS_TEST_ACCESS_KEY_ID:-AKIDSDSTEST}
 secret_access_key=${SDS_TEST_SECRET_ACCESS_KEY:-sds-test-secret}
+issuer_secret=${SDS_TEST_ISSUER_SECRET:-sds-test-issuer}
 region=us-east-1
 # Azurite's well-known development account key (public, documented by Microsoft).
 azurite_key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
@@ -233,7 +237,7 @@ start() {
     say "starting gateway on 127.0.0.1:$gateway_port -> dynalite"
     start_one gateway "$repo" "$repo/tests/integration/gateway.mjs" --port "$gateway_port" \
         --upstream "http://127.0.0.1:$dynalite_port" --access-key-id "$access_key_id" \
-        --secret-access-key "$secret_access_key" --region "$region"
+        --secret-access-key "$secret_access_key" --region "$region" --issuer-secret "$issuer_secret"
     wait_for gateway
     wait_for azurite
     wait_for azurite-tls

@@ -4,6 +4,7 @@
 #include "async/operation_strand.hpp"
 #include "counters/counter_keys.hpp"
 #include "counters/counter_ops.hpp"
+#include "credentials/shared_files.hpp"
 #include "datastore_access.hpp"
 #include "azure/azure_engine.hpp"
 #include "dynamodb/dynamodb_engine.hpp"
@@ -288,10 +289,24 @@ dynamodb_config dynamodb_config::from_env() {
     c.credentials.access_key_id = env("AWS_ACCESS_KEY_ID");
     c.credentials.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
     c.credentials.session_token = env("AWS_SESSION_TOKEN");
+    if (c.credentials.access_key_id.empty() || c.credentials.secret_access_key.empty()) {
+        c.credentials = {};
+        c.credentials_provider = aws_default_credentials_chain();
+    }
+    const auto files = detail::shared_files::load();
+    const auto profile = files.profile(files.selected_profile());
+    const auto from_profile = [&](const std::string& key) { return profile ? profile->get(key) : std::string(); };
     if (auto r = env("AWS_REGION"); !r.empty()) c.region = r;
     else if (auto d = env("AWS_DEFAULT_REGION"); !d.empty()) c.region = d;
+    else if (auto p = from_profile("region"); !p.empty()) c.region = p;
     if (auto e = env("AWS_ENDPOINT_URL_DYNAMODB"); !e.empty()) c.endpoint = e;
     else if (auto g = env("AWS_ENDPOINT_URL"); !g.empty()) c.endpoint = g;
+    else {
+        const auto services = from_profile("services");
+        const auto section = services.empty() ? std::nullopt : files.services(services);
+        if (auto s = section ? section->get("dynamodb.endpoint_url") : std::string(); !s.empty()) c.endpoint = s;
+        else if (auto p = from_profile("endpoint_url"); !p.empty()) c.endpoint = p;
+    }
     return c;
 }
 

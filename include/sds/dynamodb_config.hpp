@@ -1,28 +1,30 @@
 // Configuration of the DynamoDB engine.
 #pragma once
 
+#include <sds/credentials.hpp>
 #include <sds/http_options.hpp>
 #include <sds/retry_options.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace sds {
-
-/// AWS credentials. The secret and the token never appear in errors or logs.
-struct aws_credentials {
-    std::string access_key_id;
-    std::string secret_access_key;
-    std::string session_token;  ///< empty: none
-};
 
 struct dynamodb_config {
     /// AWS region, e.g. "us-east-1". Signs every request.
     std::string region = "us-east-1";
     /// Endpoint URL. Empty: https://dynamodb.<region>.amazonaws.com.
     std::string endpoint;
+    /// Fixed credentials. When they are set (an access key id), they are
+    /// used and credentials_provider is not.
     aws_credentials credentials;
+    /// Where credentials come from when `credentials` is empty (see
+    /// <sds/credentials.hpp>): fetched on first use, cached, refreshed in the
+    /// background ahead of their expiry by one fetch that every concurrent
+    /// operation shares.
+    std::shared_ptr<aws_credentials_provider> credentials_provider;
     /// Provisioned capacity create_table uses when the call names none.
     std::int64_t default_read = 5;
     std::int64_t default_write = 5;
@@ -35,10 +37,16 @@ struct dynamodb_config {
     http_options http;
     retry_options retry;
 
-    /// The configuration the AWS tools would use: AWS_ACCESS_KEY_ID,
-    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (else
-    /// AWS_DEFAULT_REGION, else us-east-1), AWS_ENDPOINT_URL_DYNAMODB (else
-    /// AWS_ENDPOINT_URL). Reads the environment only; opens nothing. Missing
+    /// The configuration the AWS tools would use. Credentials:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN when
+    /// set, else the default chain (aws_default_credentials_chain: shared
+    /// files, web identity, container, instance metadata), which the first
+    /// operation runs. Region: AWS_REGION, else AWS_DEFAULT_REGION, else the
+    /// profile's `region` (AWS_PROFILE or "default", in ~/.aws/config),
+    /// else us-east-1. Endpoint: AWS_ENDPOINT_URL_DYNAMODB, else
+    /// AWS_ENDPOINT_URL, else the profile's services section
+    /// (`dynamodb = ` / `endpoint_url = `) or `endpoint_url`. Reads the
+    /// environment and the shared files only; opens no connection. Missing
     /// credentials are reported by the first operation, not here.
     static dynamodb_config from_env();
 };

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <list>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -131,27 +132,42 @@ struct read_entity_result {
 json::object new_entity(std::string_view key) { return json::object{{"PartitionKey", key}, {"RowKey", ""}}; }
 
 // The ETag a datastore last saw for each value key, so that a value write
-// can be conditional without a read first. At most etag_cache_limit keys
-// (an arbitrary one goes when full); operations on several threads share it.
+// can be conditional without a read first. The etag_cache_limit keys used
+// last (a write or a read uses one); operations on several threads share it.
 // An entry is a hint: a stale one costs a refused write and a read.
 class etag_cache {
 public:
-    std::string find(std::string_view table, std::string_view key) const {
+    std::string find(std::string_view table, std::string_view key) {
         const std::lock_guard lock(mutex_);
-        const auto it = tags_.find(id(table, key));
-        return it == tags_.end() ? std::string() : it->second;
+        const auto it = index_.find(id(table, key));
+        if (it == index_.end()) return {};
+        order_.splice(order_.begin(), order_, it->second);  // used last
+        return it->second->second;
     }
     void store(std::string_view table, std::string_view key, std::string etag) {
         // It goes back in an If-Match header: printable ASCII only.
         if (etag.empty() || std::any_of(etag.begin(), etag.end(), [](char c) { return c < 0x20 || c > 0x7e; }))
             return erase(table, key);
+        std::string k = id(table, key);
         const std::lock_guard lock(mutex_);
-        if (tags_.size() >= etag_cache_limit && !tags_.contains(id(table, key))) tags_.erase(tags_.begin());
-        tags_.insert_or_assign(id(table, key), std::move(etag));
+        if (const auto it = index_.find(k); it != index_.end()) {
+            it->second->second = std::move(etag);
+            order_.splice(order_.begin(), order_, it->second);
+            return;
+        }
+        order_.emplace_front(k, std::move(etag));
+        index_.emplace(std::move(k), order_.begin());
+        if (order_.size() > etag_cache_limit) {
+            index_.erase(order_.back().first);
+            order_.pop_back();
+        }
     }
     void erase(std::string_view table, std::string_view key) {
         const std::lock_guard lock(mutex_);
-        tags_.erase(id(table, key));
+        const auto it = index_.find(id(table, key));
+        if (it == index_.end()) return;
+        order_.erase(it->second);
+        index_.erase(it);
     }
 
 private:
@@ -161,8 +177,9 @@ private:
         s += key;
         return s;
     }
-    mutable std::mutex mutex_;
-    std::unordered_map<std::string, std::string> tags_;
+    std::mutex mutex_;
+    std::list<std::pair<std::string, std::string>> order_;  // key, ETag; used last first
+    std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> index_;
 };
 
 class azure_engine final : public engine, public std::enable_shared_from_this<azure_engine> {
@@ -307,20 +324,12 @@ public:
         else entity[data_prop] = v.data;
         entity[value_writer_prop] = writer_id_;
         odata::set_int64(entity, value_seq_prop, seq);
+        // The first write goes on what the datastore knows (the cached ETag,
+        // or none: an Insert); a refusal of that guess is no loss to another
+        // writer. Losses count from writes on an ETag this call read.
         std::string etag = etags_.find(table, key);
         bool read = false;  // etag comes from a read of this call
-        for (unsigned conflicts = 0;; ++conflicts) {
-            if (conflicts >= config_.max_write_conflicts) throw lost_too_often("set_data", conflicts);
-            if (conflicts > 0) {
-                if (read) co_await back_off_conflict(conflicts, deadline, "set_data");
-                const auto current = co_await read_entity(table, key, deadline);
-                read = true;
-                etag = current ? current->etag : std::string();
-                if (current && holds_own_write(current->properties, seq)) {
-                    etags_.store(table, key, etag);
-                    co_return;
-                }
-            }
+        for (unsigned losses = 0;;) {
             const bool update = !etag.empty();
             request_spec spec;
             if (update) spec = update_spec(table, key, entity, etag);
@@ -333,6 +342,25 @@ public:
             if (errc_for(r) != errc::condition_failed && !is(r, "EntityAlreadyExists") && !is(r, "ResourceNotFound"))
                 fail(update ? "UpdateEntity" : "InsertEntity", table, r);
             etags_.erase(table, key);
+            if (read) {
+                if (++losses >= config_.max_write_conflicts) throw lost_too_often("set_data", losses);
+                co_await back_off_conflict(losses, deadline, "set_data");
+            }
+            const auto current = co_await read_entity(table, key, deadline);
+            read = true;
+            if (!current) {
+                etag.clear();  // gone: insert it
+                continue;
+            }
+            // Without an ETag it could only be written unconditionally.
+            if (current->etag.empty())
+                throw error(errc::protocol_error, "GetEntity: the entity came without an ETag; it cannot be written "
+                                                  "back conditionally");
+            if (holds_own_write(current->properties, seq)) {
+                etags_.store(table, key, current->etag);
+                co_return;
+            }
+            etag = current->etag;
         }
     }
 

@@ -3,6 +3,7 @@
 #include "async/pause.hpp"
 #include "counters/counter_keys.hpp"
 #include "counters/write_record.hpp"
+#include "credentials/refreshing_cache.hpp"
 #include "retry/retry_policy.hpp"
 #include "sds_crypto.hpp"
 #include "transport/json_body.hpp"
@@ -246,12 +247,14 @@ public:
     // and the PutItem is conditional on the item not holding a later write of
     // the same writer:
     //
-    //   IF attribute_not_exists(vw) OR vw <> :w OR vq < :q
+    //   IF attribute_not_exists(vw) OR vw <> :w OR NOT attribute_type(vq, N) OR vq < :q
     //
     // so a copy that lands late (sent before an unknown outcome, applied
     // after the re-send was acknowledged and a newer value was written) is
     // refused instead of bringing the old value back. A refusal means this
     // write, or a later one of this engine, is in place: the write is done.
+    // (A vq that another tool rewrote as something other than a number
+    // does not block the write.)
     asio::awaitable<void> put(std::string table, std::string key, value v, operation_options options) override {
         auto self = shared_from_this();
         json_arena arena;
@@ -266,10 +269,10 @@ public:
         json::object body(arena.storage());
         body["TableName"] = table;
         body["Item"] = std::move(item);
-        body["ConditionExpression"] = "attribute_not_exists(#w) OR #w <> :w OR #q < :q";
+        body["ConditionExpression"] = "attribute_not_exists(#w) OR #w <> :w OR NOT attribute_type(#q, :n) OR #q < :q";
         body["ExpressionAttributeNames"] = json::object{{"#w", value_writer_attr}, {"#q", value_seq_attr}};
         body["ExpressionAttributeValues"] =
-            json::object{{":w", {{"S", writer_id_}}}, {":q", {{"N", std::to_string(seq)}}}};
+            json::object{{":w", {{"S", writer_id_}}}, {":q", {{"N", std::to_string(seq)}}}, {":n", {{"S", "N"}}}};
         try {
             co_await call("PutItem", table, std::move(body), deadline_of(options.timeout), arena.storage());
         } catch (const sds::error& e) {
@@ -399,10 +402,16 @@ private:
     // Returns the 2xx answer.
     asio::awaitable<call_result> send(std::string_view op, std::string_view table, json::object body,
                                       deadline_t deadline, bool idempotent = true, bool retry_ambiguous = false) {
-        const auto& creds = config_.credentials;
-        if (creds.access_key_id.empty() || creds.secret_access_key.empty())
+        // Fixed credentials, or those of the provider (cached, shared).
+        std::optional<sigv4::credentials> fetched;
+        if (credentials_) {
+            aws_credentials c = co_await credentials_->get(deadline);
+            fetched.emplace(std::move(c.access_key_id), std::move(c.secret_access_key), std::move(c.session_token));
+        } else if (config_.credentials.access_key_id.empty() || config_.credentials.secret_access_key.empty()) {
             throw error(errc::invalid_argument,
-                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or dynamodb_config.credentials)");
+                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                        "dynamodb_config.credentials or credentials_provider)");
+        }
         const std::string target = std::string(target_prefix) + std::string(op);
         http_request req{http::verb::post, path_, 11};
         req.set(http::field::host, transport_->target().host_header);
@@ -417,7 +426,7 @@ private:
         call.idempotent = idempotent;
         call.retry_ambiguous = retry_ambiguous;
         call.deadline = deadline;
-        auto sign = [this, target](http_request& r, std::chrono::system_clock::time_point now) {
+        auto sign = [this, target, fetched = std::move(fetched)](http_request& r, std::chrono::system_clock::time_point now) {
             const sigv4::header headers[] = {{"Host", transport_->target().host_header},
                                              {"Content-Type", content_type},
                                              {"X-Amz-Target", target}};
@@ -425,7 +434,8 @@ private:
             params.region = config_.region;
             params.service = service_name;
             params.time = now;
-            const auto s = sigv4::sign_headers({"POST", path_, "", headers, r.body()}, signing_credentials_, params, &keys_);
+            const auto s = sigv4::sign_headers({"POST", path_, "", headers, r.body()},
+                                               fetched ? *fetched : signing_credentials_, params, &keys_);
             for (const auto& f : s.fields) r.set(f.name, f.value);
         };
         auto validate = [](const http_response& r) {
@@ -447,6 +457,9 @@ private:
             std::string what = std::string(op);
             if (!table.empty()) what += " on table '" + std::string(table) + "'";
             what += " failed";
+            // Credentials the service calls expired (a clock behind, say):
+            // the next operation fetches new ones.
+            if (credentials_ && result.error.code == "ExpiredTokenException") credentials_->invalidate();
             throw error(errc_for(op, result), what, result.diag);
         }
         co_return result;
@@ -909,6 +922,12 @@ private:
     sigv4::credentials signing_credentials_{config_.credentials.access_key_id, config_.credentials.secret_access_key,
                                             config_.credentials.session_token};
     std::string path_;
+    // The provider's credentials, when the config names no fixed ones.
+    std::shared_ptr<refreshing_cache<aws_credentials>> credentials_ =
+        config_.credentials.access_key_id.empty() && config_.credentials_provider
+            ? refreshing_cache<aws_credentials>::create([p = config_.credentials_provider] { return p->fetch(); },
+                                                        config_.credentials_provider->name())
+            : nullptr;
     // Exactly-once increments: this engine's writer id, its last sequence
     // number, its writes so far, and the lanes in use per shard.
     const std::string writer_id_ = new_op_id();

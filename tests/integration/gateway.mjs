@@ -12,6 +12,14 @@
 //        --access-key-id AKIDSDSTEST --secret-access-key sds-test-secret [--region us-east-1]
 //        [--session-token TOKEN]   require this X-Amz-Security-Token (default: any or none)
 //        [--reject-status 403]     HTTP status of rejections (real DynamoDB answers 400)
+//        [--issuer-secret S]       also accept temporary credentials issued with this secret
+//
+// The static pair (--access-key-id / --secret-access-key) is always accepted. With
+// --issuer-secret, a request whose access key id is one of issued_credentials.mjs's ("ASIASDS...",
+// as handed out by credentials_server.mjs) is verified with the secret derived from it; its
+// X-Amz-Security-Token must be present and the genuine token of that key under S, else
+// UnrecognizedClientException, and not expired, else ExpiredTokenException ("The security token
+// included in the request is expired"). No state is shared with the issuer.
 //
 // --port 0 picks a free port. Prints "gateway listening on http://127.0.0.1:PORT" when ready,
 // exits 0 on SIGTERM/SIGINT. GET /__gateway/stats (unsigned, not forwarded) returns counters
@@ -24,6 +32,7 @@ import { parseArgs } from "node:util";
 import { SignatureV4, getCanonicalHeaders } from "@smithy/signature-v4";
 import { Hash } from "@smithy/hash-node";
 import { HttpRequest } from "@smithy/protocol-http";
+import { isIssued, check as checkIssued } from "./issued_credentials.mjs";
 
 const SERVICE = "dynamodb";
 const MAX_SKEW_MS = 15 * 60 * 1000;
@@ -38,7 +47,8 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te"
 function usage(message) {
     console.error(`gateway: ${message}`);
     console.error("usage: gateway.mjs --port P --upstream http://127.0.0.1:PORT --access-key-id ID " +
-                  "--secret-access-key SECRET [--region us-east-1] [--session-token T] [--reject-status 403]");
+                  "--secret-access-key SECRET [--region us-east-1] [--session-token T] [--reject-status 403] " +
+                  "[--issuer-secret S]");
     process.exit(2);
 }
 
@@ -54,6 +64,7 @@ function readConfig() {
                 region: { type: "string", default: "us-east-1" },
                 "session-token": { type: "string" },
                 "reject-status": { type: "string", default: "403" },
+                "issuer-secret": { type: "string" },
             },
             strict: true,
         }));
@@ -75,6 +86,7 @@ function readConfig() {
     }
     if (upstream.protocol !== "http:" || upstream.hostname !== "127.0.0.1" || !upstream.port)
         usage("--upstream must be http://127.0.0.1:PORT");
+    if (values["issuer-secret"] === "") usage("--issuer-secret must not be empty");
     return {
         port,
         upstream: { host: upstream.hostname, port: Number(upstream.port) },
@@ -83,17 +95,23 @@ function readConfig() {
         region: values.region,
         sessionToken: values["session-token"],
         rejectStatus,
+        issuerSecret: values["issuer-secret"],
     };
 }
 
+/** A signer that recomputes signatures for one key pair (no session token: it is signed as received). */
+function makeSigner(accessKeyId, secretAccessKey) {
+    return new SignatureV4({
+        service: SERVICE,
+        region: config.region,
+        credentials: { accessKeyId, secretAccessKey },
+        sha256: Hash.bind(null, "sha256"),
+        applyChecksum: false,      // never add x-amz-content-sha256: we sign what was received
+    });
+}
+
 const config = readConfig();
-const signer = new SignatureV4({
-    service: SERVICE,
-    region: config.region,
-    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
-    sha256: Hash.bind(null, "sha256"),
-    applyChecksum: false,          // never add x-amz-content-sha256: we sign what was received
-});
+const staticSigner = makeSigner(config.accessKeyId, config.secretAccessKey);
 
 const stats = {
     verified: 0,                   // signature verified, request forwarded
@@ -210,6 +228,25 @@ function parseQuery(search) {
     return query;
 }
 
+/**
+ * The signer for the request's access key id and X-Amz-Security-Token: the static pair's (with
+ * --session-token, only with that token), or, with --issuer-secret, one made for issued
+ * credentials whose token checks out. Throws a Rejection for anything else.
+ */
+function signerFor(accessKeyId, sessionToken) {
+    if (accessKeyId === config.accessKeyId) {
+        if (config.sessionToken !== undefined && sessionToken !== config.sessionToken)
+            throw new Rejection("UnrecognizedClientException", "The security token included in the request is invalid");
+        return staticSigner;
+    }
+    if (config.issuerSecret !== undefined && isIssued(accessKeyId)) {
+        const verdict = checkIssued(config.issuerSecret, accessKeyId, sessionToken);
+        if (!verdict.ok) throw new Rejection(verdict.type, verdict.message);
+        return makeSigner(accessKeyId, verdict.secretAccessKey);
+    }
+    throw new Rejection("UnrecognizedClientException", "The security token included in the request is invalid.");
+}
+
 /** Throws a Rejection unless the request's SigV4 signature is valid for our credentials. */
 async function verify(req, body) {
     const headers = receivedHeaders(req.rawHeaders);
@@ -252,10 +289,7 @@ async function verify(req, body) {
                          `'${auth.date}' != '${dateHeader.slice(0, 8)}', from '${dateHeader}'.`;
     if (scopeProblems) throw invalidSignature(scopeProblems.trim());
 
-    if (auth.accessKeyId !== config.accessKeyId)
-        throw new Rejection("UnrecognizedClientException", "The security token included in the request is invalid.");
-    if (config.sessionToken !== undefined && headers["x-amz-security-token"] !== config.sessionToken)
-        throw new Rejection("UnrecognizedClientException", "The security token included in the request is invalid");
+    const signer = signerFor(auth.accessKeyId, headers["x-amz-security-token"]);
 
     const contentSha = headers["x-amz-content-sha256"];
     if (contentSha !== undefined && contentSha !== crypto.createHash("sha256").update(body).digest("hex"))

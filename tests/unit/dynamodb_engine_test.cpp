@@ -302,10 +302,11 @@ void check_value_stamp(const json::value& sent, const std::string& writer, std::
     CHECK(writer.size() == 16);
     CHECK(writer.find_first_not_of("0123456789abcdef") == std::string::npos);
     CHECK(body.at("Item").at("vq") == json::parse(R"({"N":")" + std::to_string(seq) + R"("})"));
-    CHECK(body.at("ConditionExpression") == "attribute_not_exists(#w) OR #w <> :w OR #q < :q");
+    CHECK(body.at("ConditionExpression") ==
+          "attribute_not_exists(#w) OR #w <> :w OR NOT attribute_type(#q, :n) OR #q < :q");
     CHECK(body.at("ExpressionAttributeNames") == json::parse(R"({"#w":"vw","#q":"vq"})"));
     CHECK(body.at("ExpressionAttributeValues") ==
-          json::parse(R"({":w":{"S":")" + writer + R"("},":q":{"N":")" + std::to_string(seq) + R"("}})"));
+          json::parse(R"({":w":{"S":")" + writer + R"("},":q":{"N":")" + std::to_string(seq) + R"("},":n":{"S":"N"}})"));
 }
 
 std::string writer_of(const json::value& body) { return std::string(body.at("Item").at("vw").at("S").as_string()); }

@@ -1,0 +1,95 @@
+#include "credentials/http_fetch.hpp"
+
+#include "async/operation_strand.hpp"
+#include "http/endpoint.hpp"
+#include "transport/pooled_transport.hpp"
+
+#include <sds/error.hpp>
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/url/parse.hpp>
+
+#include <strings.h>
+
+namespace sds::detail {
+
+std::string fetch_response::header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+        if (n.size() == name.size() && ::strncasecmp(n.data(), name.data(), n.size()) == 0) return v;
+    return {};
+}
+
+std::string form_encode(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (const unsigned char c : s) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+boost::asio::awaitable<fetch_response> fetch_on_strand(std::string source, fetch_request req) {
+    const auto url = boost::urls::parse_absolute_uri(req.url);
+    if (!url || !url->has_authority() || url->has_userinfo() || url->has_fragment())
+        throw error(errc::invalid_argument, source + ": '" + req.url + "' is not a usable URL");
+    std::string origin = std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port());
+    endpoint ep = endpoint::parse(origin);
+    std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+    if (url->has_query()) target += "?" + std::string(url->encoded_query());
+
+    http_options options;
+    options.max_connections = 1;
+    options.connect_timeout = req.timeout;
+    options.request_timeout = req.timeout;
+    options.max_response_body = 1024 * 1024;
+    options.allow_plain_http = req.allow_plain_http;
+    pooled_transport transport(co_await boost::asio::this_coro::executor, ep, options);
+
+    http_request r{req.verb, target, 11};
+    for (const auto& [name, value] : req.headers) r.set(name, value);
+    if (!req.body.empty() || req.verb == boost::beast::http::verb::post || req.verb == boost::beast::http::verb::put) {
+        r.body() = std::move(req.body);
+        r.prepare_payload();
+    }
+    transport_result result;
+    try {
+        result = co_await transport.send(r, {.idempotent = true, .deadline = std::nullopt});
+    } catch (const sds::error& e) {
+        if (e.condition() == errc::invalid_argument) throw error(errc::invalid_argument, source + ": " + e.what());
+        throw;
+    }
+    if (result.ec) {
+        if (result.ec == boost::beast::error::timeout)
+            throw error(errc::timeout, source + ": no answer from " + ep.origin() + " within " +
+                                           std::to_string(req.timeout.count()) + " ms");
+        if (result.ec == boost::asio::error::operation_aborted)
+            throw error(errc::cancelled, source + ": cancelled");
+        throw error(errc::network_error, source + ": cannot reach " + ep.origin() + ": " + result.ec.message());
+    }
+    fetch_response out;
+    out.status = result.response.result_int();
+    out.body = std::move(result.response.body());
+    for (const auto& f : result.response) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    co_return out;
+}
+
+} // namespace
+
+boost::asio::awaitable<fetch_response> fetch_url(std::string source, fetch_request req) {
+    // The transport must be awaited on a strand: one of its own.
+    co_return co_await on_operation_strand(co_await boost::asio::this_coro::executor,
+                                           fetch_on_strand(std::move(source), std::move(req)));
+}
+
+} // namespace sds::detail

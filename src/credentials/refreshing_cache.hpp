@@ -1,0 +1,191 @@
+// Credentials that expire, cached and refreshed ahead of their expiry.
+//
+// get() hands out the cached value while it is usable. Once it is within its
+// refresh window (the last five minutes, or the last half of its lifetime
+// when that is shorter), the first caller to notice starts a fetch in the
+// background and every caller goes on with the cached value. When there is
+// no usable value, callers wait for the fetch in flight (starting one if
+// none is): every concurrent caller shares one fetch. A fetch runs detached
+// from the caller that started it, so a caller's cancellation or deadline
+// ends only its own wait.
+//
+// A failed fetch is retried with backoff (1 s, doubling, at most 30 s) while
+// the cached value is still usable; with none, callers get the fetch's error,
+// and during the backoff they get it at once instead of fetching again.
+//
+// T is a value with an `expiration` (std::optional<system_clock::time_point>;
+// none: it never expires). Thread safe; get() may be awaited on any executor.
+#pragma once
+
+#include "async/receive_until.hpp"
+
+#include <sds/error.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sds::detail {
+
+template <class T>
+class refreshing_cache : public std::enable_shared_from_this<refreshing_cache<T>> {
+public:
+    using fetch_fn = std::function<boost::asio::awaitable<T>()>;
+    using system_time = std::chrono::system_clock::time_point;
+    using steady_time = std::chrono::steady_clock::time_point;
+
+    static constexpr std::chrono::seconds refresh_ahead{300};
+    static constexpr std::chrono::seconds expiry_margin{10};
+    static constexpr std::chrono::seconds first_backoff{1};
+    static constexpr std::chrono::seconds max_backoff{30};
+
+    /// `source` names where the values come from, for messages.
+    static std::shared_ptr<refreshing_cache> create(fetch_fn fetch, std::string source) {
+        return std::shared_ptr<refreshing_cache>(new refreshing_cache(std::move(fetch), std::move(source)));
+    }
+
+    /// A usable value: the cached one, or the one a fetch brings. Throws the
+    /// fetch's sds::error, or errc::timeout / errc::cancelled when the
+    /// deadline or a cancellation ends the wait.
+    boost::asio::awaitable<T> get(std::optional<steady_time> deadline) {
+        namespace asio = boost::asio;
+        const auto ex = co_await asio::this_coro::executor;
+        for (;;) {
+            std::shared_ptr<waiter> me;
+            std::optional<T> value;
+            bool start = false;  // a fetch, started once the lock is released (it may run at once)
+            {
+                std::lock_guard lock(mutex_);
+                const auto now = std::chrono::system_clock::now();
+                const auto steady_now = std::chrono::steady_clock::now();
+                if (current_ && usable(now)) {
+                    start = in_refresh_window(now) && !fetching_ && steady_now >= retry_after_;
+                    value = *current_;
+                } else {
+                    if (!fetching_) {
+                        if (last_error_ && steady_now < retry_after_) std::rethrow_exception(last_error_);
+                        start = true;
+                    }
+                    me = std::make_shared<waiter>(ex);
+                    waiters_.push_back(me);
+                }
+                if (start) {
+                    fetching_ = true;
+                    ++fetches_;
+                }
+            }
+            if (start) boost::asio::co_spawn(ex, run_fetch(this->shared_from_this()), boost::asio::detached);
+            if (value) co_return std::move(*value);
+            const bool woken = co_await receive_until(me->wake, deadline);
+            if (woken) continue;  // look again: a value, or the fetch's error
+            {
+                std::lock_guard lock(mutex_);
+                std::erase(waiters_, me);
+            }
+            const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+            if (state.cancelled() != asio::cancellation_type::none)
+                throw error(errc::cancelled, "cancelled while waiting for credentials from " + source_);
+            throw error(errc::timeout, "deadline expired while waiting for credentials from " + source_);
+        }
+    }
+
+    /// Forgets the cached value (e.g. after the service refused it as
+    /// expired): the next get() fetches.
+    void invalidate() {
+        std::lock_guard lock(mutex_);
+        current_.reset();
+    }
+
+    /// Fetches started so far (for tests and statistics).
+    std::uint64_t fetches() const {
+        std::lock_guard lock(mutex_);
+        return fetches_;
+    }
+
+private:
+    refreshing_cache(fetch_fn fetch, std::string source) : fetch_(std::move(fetch)), source_(std::move(source)) {}
+
+    struct waiter {
+        explicit waiter(const boost::asio::any_io_executor& ex) : wake(ex, 1) {}
+        boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> wake;
+    };
+
+    // The value's lifetime as it was when fetched: what the margins scale by.
+    std::chrono::system_clock::duration lifetime() const {
+        return current_->expiration ? *current_->expiration - fetched_at_ : std::chrono::system_clock::duration::max();
+    }
+    // Usable until shortly before it expires (10 s, or a tenth of a shorter lifetime).
+    bool usable(system_time now) const {
+        if (!current_->expiration) return true;
+        const auto margin = std::min<std::chrono::system_clock::duration>(expiry_margin, lifetime() / 10);
+        return now < *current_->expiration - margin;
+    }
+    bool in_refresh_window(system_time now) const {
+        if (!current_->expiration) return false;
+        const auto ahead = std::min<std::chrono::system_clock::duration>(refresh_ahead, lifetime() / 2);
+        return now >= *current_->expiration - ahead;
+    }
+
+    static boost::asio::awaitable<void> run_fetch(std::shared_ptr<refreshing_cache> self) {
+        std::optional<T> fetched;
+        std::exception_ptr failure;
+        try {
+            fetched = co_await self->fetch_();
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (fetched && fetched->expiration && *fetched->expiration <= std::chrono::system_clock::now() + expiry_margin / 10) {
+            // Nothing could be done with them: a failure, retried with backoff.
+            fetched.reset();
+            failure = std::make_exception_ptr(
+                error(errc::auth_failed, self->source_ + " gave credentials that have already expired"));
+        }
+        std::vector<std::shared_ptr<waiter>> woken;
+        {
+            std::lock_guard lock(self->mutex_);
+            self->fetching_ = false;
+            if (fetched) {
+                self->current_ = std::move(fetched);
+                self->fetched_at_ = std::chrono::system_clock::now();
+                self->last_error_ = nullptr;
+                self->failures_ = 0;
+                self->retry_after_ = {};
+            } else {
+                self->last_error_ = failure;
+                ++self->failures_;
+                const auto backoff = std::min<std::chrono::steady_clock::duration>(
+                    max_backoff, first_backoff * (1LL << std::min(self->failures_ - 1, 5u)));
+                self->retry_after_ = std::chrono::steady_clock::now() + backoff;
+            }
+            woken.swap(self->waiters_);
+        }
+        for (const auto& w : woken) w->wake.try_send(boost::system::error_code{});
+    }
+
+    const fetch_fn fetch_;
+    const std::string source_;
+    mutable std::mutex mutex_;
+    std::optional<T> current_;
+    system_time fetched_at_{};
+    bool fetching_ = false;
+    std::vector<std::shared_ptr<waiter>> waiters_;
+    std::exception_ptr last_error_;
+    unsigned failures_ = 0;
+    steady_time retry_after_{};
+    std::uint64_t fetches_ = 0;
+};
+
+} // namespace sds::detail
