@@ -6,6 +6,7 @@
 // them and only then forwarded (a copy that lands late). The schedule is seeded (the seed
 // is printed with every failure). The state is read around the proxy,
 // straight from the emulator.
+#include "node_child.hpp"
 #include "targets.hpp"
 
 #include <sds/datastore.hpp>
@@ -48,42 +49,15 @@ constexpr int delay_ms = 1200;  // past the request timeout; late requests are h
 // The proxy as a child process, listening on a port it picks.
 class fault_proxy {
 public:
-    fault_proxy(const std::string& engine, const std::string& upstream, std::uint32_t seed) {
-        int out[2];
-        if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-        const std::string script = std::string(SDS_SOURCE_DIR) + "/tests/integration/fault_proxy.mjs";
-        const std::string seed_text = std::to_string(seed), delay = std::to_string(delay_ms);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::dup2(out[1], 1);
-            ::close(out[0]);
-            ::close(out[1]);
-            ::execlp("node", "node", script.c_str(), "--listen", "0", "--upstream", upstream.c_str(), "--engine",
-                     engine.c_str(), "--seed", seed_text.c_str(), "--rates", fault_rates, "--delay-ms", delay.c_str(),
-                     static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        ::close(out[1]);
-        std::string line;
-        char c;
-        while (::read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-        ::close(out[0]);
-        std::smatch m;
-        if (!std::regex_search(line, m, std::regex(R"(listening on 127\.0\.0\.1:(\d+))")))
-            throw std::runtime_error("the fault proxy did not start: " + line);
-        port_ = m[1];
-    }
-    ~fault_proxy() {
-        ::kill(pid_, SIGTERM);
-        ::waitpid(pid_, nullptr, 0);
-    }
-    fault_proxy(const fault_proxy&) = delete;
-    fault_proxy& operator=(const fault_proxy&) = delete;
-    std::string url() const { return "http://127.0.0.1:" + port_; }
+    fault_proxy(const std::string& engine, const std::string& upstream, std::uint32_t seed)
+        : child_(std::string(SDS_SOURCE_DIR) + "/tests/integration/fault_proxy.mjs",
+                 {"--listen", "0", "--upstream", upstream, "--engine", engine, "--seed", std::to_string(seed), "--rates",
+                  fault_rates, "--delay-ms", std::to_string(delay_ms)},
+                 R"(listening on 127\.0\.0\.1:(\d+))") {}
+    std::string url() const { return child_.url(); }
 
 private:
-    pid_t pid_ = -1;
-    std::string port_;
+    sds::test::node_child child_;
 };
 
 std::string origin_of(const std::string& url) {
