@@ -5,7 +5,8 @@
 #                 (tests/integration/gateway.mjs; DynamoDB clients talk to this one)
 #   azurite       Azure Table Storage emulator, in memory   127.0.0.1:$SDS_AZURITE_TABLE_PORT (18002)
 #   azurite-tls   the same over HTTPS, with a CA and server  127.0.0.1:$SDS_AZURITE_TLS_PORT (18003)
-#                 certificate made at start ($SDS_EMULATOR_DIR/tls/ca.pem)
+#                 certificate made at start ($SDS_EMULATOR_DIR/tls/ca.pem); also accepts Entra ID
+#                 bearer tokens (--oauth basic; credentials_server.mjs hands them out)
 #
 #   scripts/emulators.sh start    (re)start all three; prints the client environment as
 #                                 `export` lines on stdout (progress goes to stderr), so
@@ -231,7 +232,8 @@ start() {
     say "starting azurite (table service, HTTPS) on 127.0.0.1:$azurite_tls_port"
     start_one azurite-tls "$azurite_tls_dir" "$repo/node_modules/azurite/dist/src/table/main.js" \
         --tableHost 127.0.0.1 --tablePort "$azurite_tls_port" --inMemoryPersistence \
-        --disableTelemetry --skipApiVersionCheck --loose --cert "$state/tls/server.pem" --key "$state/tls/server.key"
+        --disableTelemetry --skipApiVersionCheck --loose --cert "$state/tls/server.pem" --key "$state/tls/server.key" \
+        --oauth basic
 
     wait_for dynalite
     say "starting gateway on 127.0.0.1:$gateway_port -> dynalite"

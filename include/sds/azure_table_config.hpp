@@ -1,11 +1,13 @@
 // Configuration of the Azure Table Storage engine.
 #pragma once
 
+#include <sds/credentials.hpp>
 #include <sds/http_options.hpp>
 #include <sds/retry_options.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,6 +26,9 @@ struct azure_table_config {
     /// A shared access signature (the query string, without '?'). When set,
     /// it is appended to every request and no Authorization header is sent.
     std::string sas_token;
+    /// Entra ID bearer tokens (<sds/credentials.hpp>), used when there is
+    /// neither an account key nor a SAS. HTTPS endpoints only.
+    std::shared_ptr<azure_token_credential> token_credential;
     /// Sign with SharedKeyLite instead of SharedKey.
     bool shared_key_lite = false;
     /// How create_table waits out a table of the same name that is still
@@ -49,7 +54,8 @@ struct azure_table_config {
     static azure_table_config from_connection_string(std::string_view connection_string);
 
     /// The configuration the Azure tools would use: AZURE_STORAGE_CONNECTION_STRING,
-    /// else AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY (or AZURE_STORAGE_SAS_TOKEN);
+    /// else AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY (or AZURE_STORAGE_SAS_TOKEN),
+    /// else AZURE_STORAGE_ACCOUNT with Entra ID tokens from azure_default_credential();
     /// SDS_AZURE_TABLE_ENDPOINT overrides the endpoint. Reads the environment
     /// only; opens nothing. Missing credentials are reported by the first
     /// operation, not here.

@@ -96,4 +96,55 @@ std::shared_ptr<aws_credentials_provider> aws_instance_metadata_credentials();
 /// reported as its own. When none is, the error says what to set.
 std::shared_ptr<aws_credentials_provider> aws_default_credentials_chain();
 
+// ---------------------------------------------------------------- Azure
+
+/// A Microsoft Entra ID access token for Azure Storage (scope
+/// https://storage.azure.com/.default), sent as `Authorization: Bearer`.
+/// Never appears in errors or logs.
+struct azure_access_token {
+    std::string token;
+    std::optional<std::chrono::system_clock::time_point> expiration;
+};
+
+/// A source of Entra ID access tokens. The Azure engine caches them as the
+/// DynamoDB engine caches AWS credentials (refresh ahead of expiry, one
+/// shared fetch, backoff) and sends them over HTTPS only.
+class azure_token_credential {
+public:
+    virtual ~azure_token_credential() = default;
+    /// Fetches a token afresh. Runs on the awaiting coroutine's executor.
+    /// Throws sds::error (see the top of this header).
+    virtual boost::asio::awaitable<azure_access_token> fetch() = 0;
+    /// The source's name, for messages.
+    virtual std::string name() const = 0;
+};
+
+/// A service principal's client secret: POST
+/// <authority>/<tenant>/oauth2/v2.0/token (client credentials grant). The
+/// authority: AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com.
+std::shared_ptr<azure_token_credential> azure_client_secret_credential(std::string tenant_id, std::string client_id,
+                                                                       std::string client_secret);
+
+/// The client secret of AZURE_TENANT_ID, AZURE_CLIENT_ID and
+/// AZURE_CLIENT_SECRET, read at each fetch.
+std::shared_ptr<azure_token_credential> azure_environment_credential();
+
+/// Workload identity (AKS): the federated token in AZURE_FEDERATED_TOKEN_FILE
+/// (read again at each fetch) as the client assertion, for AZURE_TENANT_ID
+/// and AZURE_CLIENT_ID.
+std::shared_ptr<azure_token_credential> azure_workload_identity_credential();
+
+/// Managed identity: App Service and Functions (IDENTITY_ENDPOINT with
+/// IDENTITY_HEADER), else the VM's instance metadata endpoint
+/// (http://169.254.169.254, or AZURE_POD_IDENTITY_AUTHORITY_HOST) with
+/// `Metadata: true`. `client_id` (else AZURE_CLIENT_ID) picks a
+/// user-assigned identity. Timeouts are short so that a machine without the
+/// endpoint fails fast.
+std::shared_ptr<azure_token_credential> azure_managed_identity_credential(std::string client_id = {});
+
+/// The order DefaultAzureCredential tries: environment (client secret),
+/// workload identity, managed identity. The first that is configured is
+/// used from then on.
+std::shared_ptr<azure_token_credential> azure_default_credential();
+
 } // namespace sds

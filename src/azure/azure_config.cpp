@@ -131,6 +131,8 @@ azure_table_config azure_table_config::from_env() {
         c.account_key = env("AZURE_STORAGE_KEY");
         c.sas_token = env("AZURE_STORAGE_SAS_TOKEN");
         if (!c.sas_token.empty() && c.sas_token.front() == '?') c.sas_token.erase(0, 1);
+        if (!c.account_name.empty() && c.account_key.empty() && c.sas_token.empty())
+            c.token_credential = azure_default_credential();
     }
     if (const auto e = env("SDS_AZURE_TABLE_ENDPOINT"); !e.empty()) c.endpoint = e;
     return c;

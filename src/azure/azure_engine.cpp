@@ -4,6 +4,7 @@
 #include "azure/odata.hpp"
 #include "counters/counter_keys.hpp"
 #include "counters/write_record.hpp"
+#include "credentials/refreshing_cache.hpp"
 #include "retry/retry_policy.hpp"
 #include "transport/json_body.hpp"
 #include "transport/pooled_transport.hpp"
@@ -197,6 +198,14 @@ public:
         }
         if (config_.max_concurrent_reads == 0)
             throw error(errc::invalid_argument, "azure_table_config.max_concurrent_reads must be at least 1");
+        if (!key_ && config_.sas_token.empty() && config_.token_credential) {
+            // A bearer token authorizes whoever holds it: never in clear.
+            if (!transport_->target().tls)
+                throw error(errc::invalid_argument, "azure_table_config: Entra ID bearer tokens are sent over https only; "
+                                                    "the endpoint is " + transport_->target().origin());
+            tokens_ = refreshing_cache<azure_access_token>::create(
+                [c = config_.token_credential] { return c->fetch(); }, config_.token_credential->name());
+        }
     }
 
     const engine_limits& limits() const noexcept override { return azure_limits; }
@@ -666,10 +675,15 @@ private:
     // 409 means depends on the operation.
     asio::awaitable<call_result> send(std::string_view op, request_spec spec, deadline_t deadline,
                                       bool idempotent = true, bool retry_ambiguous = false) {
-        if (!key_ && config_.sas_token.empty())
-            throw error(errc::invalid_argument,
-                        "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and "
-                        "AZURE_STORAGE_KEY (or azure_table_config.account_key or sas_token)");
+        std::string bearer;
+        if (!key_ && config_.sas_token.empty()) {
+            if (!tokens_)
+                throw error(errc::invalid_argument,
+                            "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and "
+                            "AZURE_STORAGE_KEY (or azure_table_config.account_key, sas_token or token_credential)");
+            const azure_access_token token = co_await tokens_->get(deadline);
+            bearer = "Bearer " + token.token;
+        }
         std::string path = prefix_ + spec.path;
         std::string query = spec.query;
         if (!config_.sas_token.empty()) query += (query.empty() ? "" : "&") + config_.sas_token;
@@ -684,6 +698,7 @@ private:
         if (!spec.body.empty()) req.set(http::field::content_type, json_content_type);
         if (!spec.if_match.empty()) req.set(http::field::if_match, spec.if_match);
         if (spec.prefer_no_content) req.set("Prefer", "return-no-content");
+        if (!bearer.empty()) req.set(http::field::authorization, bearer);
         req.body() = std::move(spec.body);
         req.prepare_payload();
 
@@ -719,6 +734,8 @@ private:
     endpoint_state state_;
     std::string prefix_;
     std::optional<sharedkey::credentials> key_;  // decoded once
+    // Entra ID tokens, when there is neither a key nor a SAS.
+    std::shared_ptr<refreshing_cache<azure_access_token>> tokens_;
     // Value writes: this engine's writer id, its last sequence number, and
     // the ETags of the values it wrote or read last.
     const std::string writer_id_ = new_op_id();

@@ -4,6 +4,11 @@
 // AssumeRole), all on one HTTP server, following AWS's documented protocols. Every credential
 // handed out comes from issued_credentials.mjs, so the SigV4 gateway started with the same
 // --issuer-secret accepts it (and refuses it once expired) without talking to this server.
+// The same server also plays the Microsoft Entra ID token endpoints sds uses for Azure Table
+// Storage (client credentials on the v2.0 endpoint, with a secret or a federated assertion;
+// managed identity through Azure IMDS and through App Service / Functions), following
+// Microsoft's documented protocols. Its bearer tokens are JWTs that Azurite started with
+// `--oauth basic` (over HTTPS) accepts, and refuses once expired or for another audience.
 //
 //   node tests/integration/credentials_server.mjs --port 0 --issuer-secret S \
 //        [--static-access-key-id AKIDSDSTEST --static-secret-access-key sds-test-secret]
@@ -13,6 +18,14 @@
 //        [--web-identity-token T]      the only WebIdentityToken STS accepts (default: any non-empty)
 //        [--role-arn ARN]              the only RoleArn STS accepts (default: any)
 //        [--container-token T]         the Authorization the container endpoint requires (default: none)
+//        [--entra-client-id ID]        the only client_id the v2.0 token endpoint accepts (default: any)
+//        [--entra-client-secret S]     the only client_secret it accepts (default: any non-empty)
+//        [--entra-federated-token T]   the only client_assertion it accepts (default: any non-empty)
+//        [--entra-audience AUD]        the "aud" of every Entra token (default https://storage.azure.com)
+//        [--entra-lifetime-s 3600]     lifetime of Entra tokens, whole seconds; 0 or negative = born
+//                                      expired (write --entra-lifetime-s=-60 for a negative value)
+//        [--identity-header H]         the only X-IDENTITY-HEADER App Service accepts (default: any
+//                                      non-empty)
 //
 // --port 0 picks a free port. When ready, prints exactly one line on stdout:
 //   credentials_server listening on 127.0.0.1:PORT
@@ -54,27 +67,85 @@
 //   Sender</Type><Code>..</Code><Message>..</Message></Error><RequestId>..</RequestId></ErrorResponse>.
 // Times are ISO 8601 UTC to the second ("2024-02-29T23:59:59Z"); Expiration is rounded down.
 //
+// Entra ID tokens (all three routes below hand out the same kind): a JWT
+//   header  {"alg":"RS256","typ":"JWT","kid":"sds-test"}
+//   payload {aud: --entra-audience, iss: "https://sts.windows.net/<tid>/", iat: now, nbf: now - 5,
+//            exp: now + --entra-lifetime-s, tid, oid, sub, appid: the client id}  (epoch seconds)
+//   and a random base64url "signature" (Azurite's basic OAuth check does not verify it; it checks
+//   nbf/iat/exp, that iss starts with https://sts.windows.net/ and that aud is storage's).
+//   tid is the tenant of the request (a tenant given as a domain name maps to a fixed GUID made
+//   from it; managed identities use ENTRA_TENANT_ID below); oid = sub is a fixed GUID made from
+//   the client id, unless IMDS was asked for an object_id / App Service for a principal_id.
+// Client credentials, v2.0 endpoint (AZURE_AUTHORITY_HOST=http://127.0.0.1:PORT):
+//   POST /{tenant}/oauth2/v2.0/token   tenant: a GUID or a domain name (else 400 invalid_request
+//       AADSTS900023); Content-Type application/x-www-form-urlencoded, body: grant_type=
+//       client_credentials, client_id, scope=https://storage.azure.com/.default, and either
+//       client_secret=.. (counted as entra_client_secret) or client_assertion_type=
+//       urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=.. (workload
+//       identity: the federated token file's content as is; counted as entra_client_assertion).
+//     200 {"token_type":"Bearer","expires_in":N,"ext_expires_in":N,"access_token":JWT} (N numbers,
+//       the lifetime). Errors are Entra's JSON {"error","error_description":"AADSTSn: ...\r\nTrace
+//       ID: ..\r\nCorrelation ID: ..\r\nTimestamp: ..","error_codes":[n],"timestamp":
+//       "2024-02-29 23:59:59Z","trace_id","correlation_id","error_uri"}:
+//       another method: 400 invalid_request AADSTS900561; missing grant_type (or a body that is not
+//       form-encoded), client_id or scope: 400 invalid_request AADSTS900144; another grant_type:
+//       400 unsupported_grant_type AADSTS70003; client_id other than --entra-client-id: 400
+//       unauthorized_client AADSTS700016; another scope: 400 invalid_scope AADSTS70011; neither
+//       secret nor assertion: 401 invalid_client AADSTS7000218; wrong secret: 401 invalid_client
+//       AADSTS7000215; client_assertion without the jwt-bearer client_assertion_type (or the
+//       reverse): 401 invalid_client AADSTS7000218; wrong assertion: 400 invalid_client AADSTS700211.
+//       both a secret and an assertion: 400 invalid_request AADSTS9002313 (malformed request).
+// Managed identity through Azure IMDS (http://127.0.0.1:PORT in place of http://169.254.169.254):
+//   GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://storage.azure.com/
+//       resource also without the trailing '/'; optional client_id, object_id, msi_res_id (or
+//       mi_res_id) pick a user-assigned identity (client_id becomes appid, object_id oid and sub).
+//       Needs the header Metadata: true (else 400 {"error":"invalid_request","error_description":
+//       "Required metadata header not specified"}); no api-version: 400 invalid_request; no
+//       resource: 400 invalid_request "Required audience parameter not specified"; another
+//       resource: 400 invalid_resource AADSTS500011; another method: 405.
+//     200 {"access_token","refresh_token":"","expires_in":"N","expires_on":"<epoch s>",
+//          "not_before":"<epoch s>","resource":<as asked>,"token_type":"Bearer"}  (all strings)
+// App Service / Functions managed identity (IDENTITY_ENDPOINT=http://127.0.0.1:PORT/msi/token):
+//   GET /msi/token?api-version=2019-08-01&resource=https://storage.azure.com/   optional client_id,
+//       principal_id, mi_res_id. X-IDENTITY-HEADER must equal --identity-header (without it:
+//       any non-empty value); else 401. Errors are {"statusCode":N,"message":..,"correlationId":..}:
+//       api-version other than 2019-08-01, no resource: 400; another resource: 400; another
+//       method: 405.
+//     200 {"access_token","expires_on":"<epoch s>","resource":<as asked>,"token_type":"Bearer",
+//          "client_id"}
+//
 // Faults (--fault KIND:TARGET, or the control API): a request of a faulted TARGET gets
 //   hang       its body is read, then nothing is ever answered (the connection stays open)
 //   500        HTTP 500 with a short body (text for IMDS, JSON for ECS, STS XML InternalFailure)
 //   malformed  HTTP 200 with a truncated body: '{"Code":"Success","AccessKeyId": ' for the IMDS
 //              credentials, '{"AccessKeyId": ' for ECS, '<AssumeRoleWithWebIdentityResponse><oops'
-//              (or <AssumeRoleResponse>) for STS; an empty body for the other IMDS routes
-// TARGET: imds (every IMDS route, the token PUT included), imds-creds (only the GET of the
-// role's credentials), ecs, sts, all. Faults apply before any check; the first listed that
-// matches wins. Requests still count in the stats.
+//              (or <AssumeRoleResponse>) for STS, '{"access_token": ' for Entra; an empty body
+//              for the other IMDS routes
+//   (the 500 body is JSON {"error":"server_error",...} for the v2.0 and Azure IMDS routes,
+//   {"statusCode":500,...} for App Service)
+// TARGET: imds (every AWS IMDS route, the token PUT included), imds-creds (only the GET of the
+// role's credentials), ecs, sts, entra (all three Entra routes: v2.0 token, Azure IMDS, App
+// Service), all. Faults apply before any check; the first listed that matches wins. Requests
+// still count in the stats.
 //
 // Control (no authentication; JSON):
 //   GET  /__control/stats   {imds_token, imds_roles, imds_credentials, imds_region, ecs,
-//                            sts_web_identity, sts_assume_role, sts_other, other, rejected, faulted,
-//                            last_session_name, last_role_arn}: requests per route, answered or not;
-//                            rejected = 4xx answers; last_* from the last STS request carrying them
+//                            sts_web_identity, sts_assume_role, sts_other, entra_client_secret,
+//                            entra_client_assertion, entra_imds, entra_app_service, other, rejected,
+//                            faulted, last_session_name, last_role_arn}: requests per route,
+//                            answered or not; rejected = 4xx answers; last_* from the last STS
+//                            request carrying them. entra_client_assertion counts v2.0 token
+//                            requests with a client_assertion(_type), entra_client_secret the others
 //   POST /__control/reset-stats    counters back to 0, last_* to null; answers the stats
-//   GET  /__control/config  the settings below, plus static_access_key_id
+//   GET  /__control/config  the settings below, plus static_access_key_id (entra_client_secret
+//                            shows as "(set)" or null)
 //   POST /__control/config  body with any of {lifetime_s, web_identity_token, role_arn,
-//                            container_token, imds, faults: ["hang:imds", ...] or "hang:imds,500:sts"}
-//                            (null clears a token/ARN; [] clears the faults) for later requests;
-//                            answers the new settings, or 400 {"message"} if invalid
+//                            container_token, imds, faults: ["hang:imds", ...] or "hang:imds,500:sts",
+//                            entra_client_id, entra_client_secret, entra_federated_token,
+//                            entra_audience, entra_lifetime_s (whole seconds, may be <= 0),
+//                            identity_header}
+//                            (null clears a token/ARN/id/secret/header; [] clears the faults) for
+//                            later requests; answers the new settings, or 400 {"message"} if invalid
 //   POST /__control/issue   optional body {lifetime_s}: fresh credentials
 //                            {AccessKeyId, SecretAccessKey, SessionToken, Expiration (ISO, with ms)}
 
@@ -96,8 +167,15 @@ const MAX_SKEW_MS = 15 * 60 * 1000;
 const MAX_BODY_BYTES = 1024 * 1024;
 const IMDS_MODES = new Set(["v2", "v1only", "v2only"]);
 const FAULT_KINDS = new Set(["hang", "500", "malformed"]);
-const FAULT_TARGETS = new Set(["imds", "imds-creds", "ecs", "sts", "all"]);
+const FAULT_TARGETS = new Set(["imds", "imds-creds", "ecs", "sts", "entra", "all"]);
 const CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials";
+const STORAGE_RESOURCE = "https://storage.azure.com";
+const STORAGE_SCOPE = `${STORAGE_RESOURCE}/.default`;
+const ENTRA_TENANT_ID = "5d5e7e57-0000-4000-8000-00000000a2e1";       // the managed identities' tenant
+const ENTRA_MI_CLIENT_ID = "5d5e7e57-0000-4000-8000-00000000c11d";    // the system-assigned identity
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -106,7 +184,9 @@ function usage(message) {
     console.error(`credentials_server: ${message}`);
     console.error("usage: credentials_server.mjs --port P --issuer-secret S [--static-access-key-id ID " +
                   "--static-secret-access-key SECRET] [--lifetime-s 900] [--fault KIND:TARGET]... " +
-                  "[--imds v2|v1only|v2only] [--web-identity-token T] [--role-arn ARN] [--container-token T]");
+                  "[--imds v2|v1only|v2only] [--web-identity-token T] [--role-arn ARN] [--container-token T] " +
+                  "[--entra-client-id ID] [--entra-client-secret S] [--entra-federated-token T] " +
+                  "[--entra-audience AUD] [--entra-lifetime-s 3600] [--identity-header H]");
     process.exit(2);
 }
 
@@ -120,7 +200,7 @@ function parseFaults(spec) {
         const [kind, target, extra] = item.split(":");
         if (extra !== undefined || !FAULT_KINDS.has(kind) || !FAULT_TARGETS.has(target))
             throw new Error(`bad fault '${item}' (KIND:TARGET, KIND hang|500|malformed, ` +
-                            "TARGET imds|imds-creds|ecs|sts|all)");
+                            "TARGET imds|imds-creds|ecs|sts|entra|all)");
         return { kind, target };
     });
 }
@@ -130,6 +210,20 @@ function parseLifetime(value) {
     const n = typeof value === "number" ? value : Number(value);
     if (value === "" || value === null || !Number.isFinite(n) || n < 0) throw new Error(`bad lifetime ${JSON.stringify(value)}`);
     return n;
+}
+
+/** Whole seconds (any sign) or throws. */
+function parseEntraLifetime(value) {
+    const n = typeof value === "number" ? value : Number(value);
+    if (value === "" || value === null || typeof value === "boolean" || !Number.isSafeInteger(n))
+        throw new Error(`bad Entra lifetime ${JSON.stringify(value)} (whole seconds)`);
+    return n;
+}
+
+/** A non-empty string or throws. */
+function nonEmpty(key, value) {
+    if (typeof value !== "string" || value === "") throw new Error(`${key} must be a non-empty string`);
+    return value;
 }
 
 function readConfig() {
@@ -147,6 +241,12 @@ function readConfig() {
                 "web-identity-token": { type: "string" },
                 "role-arn": { type: "string" },
                 "container-token": { type: "string" },
+                "entra-client-id": { type: "string" },
+                "entra-client-secret": { type: "string" },
+                "entra-federated-token": { type: "string" },
+                "entra-audience": { type: "string", default: STORAGE_RESOURCE },
+                "entra-lifetime-s": { type: "string", default: "3600" },
+                "identity-header": { type: "string" },
             },
             strict: true,
         }));
@@ -161,10 +261,17 @@ function readConfig() {
         usage("--static-access-key-id and --static-secret-access-key go together");
     if (!IMDS_MODES.has(values.imds)) usage(`bad --imds ${values.imds}`);
     const settings = { imds: values.imds, webIdentityToken: values["web-identity-token"] ?? null,
-                       roleArn: values["role-arn"] ?? null, containerToken: values["container-token"] ?? null };
+                       roleArn: values["role-arn"] ?? null, containerToken: values["container-token"] ?? null,
+                       entraClientId: values["entra-client-id"] ?? null, entraClientSecret: values["entra-client-secret"] ?? null,
+                       entraFederatedToken: values["entra-federated-token"] ?? null,
+                       identityHeader: values["identity-header"] ?? null };
     try {
         settings.lifetimeS = parseLifetime(values["lifetime-s"]);
         settings.faults = parseFaults(values.fault);
+        settings.entraAudience = nonEmpty("--entra-audience", values["entra-audience"]);
+        settings.entraLifetimeS = parseEntraLifetime(values["entra-lifetime-s"]);
+        for (const key of ["entra-client-id", "entra-client-secret", "entra-federated-token", "identity-header"])
+            if (values[key] !== undefined) nonEmpty(`--${key}`, values[key]);
     } catch (e) {
         usage(e.message);
     }
@@ -189,6 +296,12 @@ function settingsView() {
         container_token: settings.containerToken,
         imds: settings.imds,
         faults: settings.faults.map((f) => `${f.kind}:${f.target}`),
+        entra_client_id: settings.entraClientId,
+        entra_client_secret: settings.entraClientSecret === null ? null : "(set)",
+        entra_federated_token: settings.entraFederatedToken,
+        entra_audience: settings.entraAudience,
+        entra_lifetime_s: settings.entraLifetimeS,
+        identity_header: settings.identityHeader,
         static_access_key_id: config.staticAccessKeyId,
     };
 }
@@ -201,6 +314,7 @@ function updateSettings(body) {
         if (value !== null && typeof value !== "string") throw new Error(`${key} must be a string or null`);
         return value;
     };
+    const optionalNonEmpty = (key, value) => (value === null ? null : nonEmpty(key, value));
     for (const [key, value] of Object.entries(body)) {
         switch (key) {
             case "lifetime_s": next.lifetimeS = parseLifetime(value); break;
@@ -212,6 +326,12 @@ function updateSettings(body) {
                 next.imds = value;
                 break;
             case "faults": next.faults = parseFaults(value); break;
+            case "entra_client_id": next.entraClientId = optionalNonEmpty(key, value); break;
+            case "entra_client_secret": next.entraClientSecret = optionalNonEmpty(key, value); break;
+            case "entra_federated_token": next.entraFederatedToken = optionalNonEmpty(key, value); break;
+            case "entra_audience": next.entraAudience = nonEmpty(key, value); break;
+            case "entra_lifetime_s": next.entraLifetimeS = parseEntraLifetime(value); break;
+            case "identity_header": next.identityHeader = optionalNonEmpty(key, value); break;
             default: throw new Error(`unknown setting '${key}'`);
         }
     }
@@ -222,7 +342,8 @@ function updateSettings(body) {
 // State
 
 const ROUTES = ["imds_token", "imds_roles", "imds_credentials", "imds_region", "ecs", "sts_web_identity",
-                "sts_assume_role", "sts_other", "other"];
+                "sts_assume_role", "sts_other", "entra_client_secret", "entra_client_assertion", "entra_imds",
+                "entra_app_service", "other"];
 let stats;
 function resetStats() {
     stats = Object.fromEntries(ROUTES.map((r) => [r, 0]));
@@ -286,6 +407,12 @@ const IMDS_CREDS_FAULT = { contentType: "text/plain", error: "Internal Server Er
 const ECS_FAULT = { contentType: "application/json",
                     error: '{"code":"InternalServerError","message":"credentials_server: injected fault"}',
                     malformed: '{"AccessKeyId": ' };
+const ENTRA_FAULT = { contentType: "application/json; charset=utf-8",
+                      error: '{"error":"server_error","error_description":"credentials_server: injected fault"}',
+                      malformed: '{"access_token": ' };
+const APP_SERVICE_FAULT = { contentType: "application/json; charset=utf-8",
+                            error: '{"statusCode":500,"message":"credentials_server: injected fault"}',
+                            malformed: '{"access_token": ' };
 const stsFault = (action) => ({
     contentType: "text/xml",
     error: stsErrorXml("Receiver", "InternalFailure", "credentials_server: injected fault"),
@@ -502,6 +629,183 @@ async function handleSts(req, res, url, body) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Entra ID: client credentials (v2.0), Azure IMDS and App Service managed identity
+
+/** A stable GUID made from `seed` (name-based, version 5 layout). */
+function guidFrom(seed) {
+    const h = crypto.createHash("sha256").update(seed).digest("hex");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${(8 + (parseInt(h[16], 16) & 3)).toString(16)}` +
+           `${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A bearer token for Azurite's basic OAuth check: {token, iat, nbf, exp, lifetime}. */
+function entraToken({ tenantId, clientId, objectId = guidFrom(`oid:${clientId}`) }) {
+    const now = Math.floor(Date.now() / 1000);
+    const lifetime = settings.entraLifetimeS;
+    const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const claims = { aud: settings.entraAudience, iss: `https://sts.windows.net/${tenantId}/`, iat: now, nbf: now - 5,
+                     exp: now + lifetime, tid: tenantId, oid: objectId, sub: objectId, appid: clientId };
+    const token = `${part({ alg: "RS256", typ: "JWT", kid: "sds-test" })}.${part(claims)}.` +
+                  crypto.randomBytes(256).toString("base64url");
+    return { token, iat: claims.iat, nbf: claims.nbf, exp: claims.exp, lifetime };
+}
+
+/** Entra's timestamp format: "2024-02-29 23:59:59Z". */
+const entraTimestamp = () => isoSeconds(new Date()).replace("T", " ");
+
+/** Sends Entra's JSON error {error, error_description, error_codes, timestamp, ...} (a rejection). */
+function entraError(res, route, status, error, code, message) {
+    const traceId = crypto.randomUUID();
+    const correlationId = crypto.randomUUID();
+    const timestamp = entraTimestamp();
+    const body = {
+        error,
+        error_description: `AADSTS${code}: ${message}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}` +
+                           `\r\nTimestamp: ${timestamp}`,
+        error_codes: [code],
+        timestamp,
+        trace_id: traceId,
+        correlation_id: correlationId,
+        error_uri: `https://login.microsoftonline.com/error?code=${code}`,
+    };
+    reject(res, route, status, "application/json; charset=utf-8", JSON.stringify(body), `${error} AADSTS${code}: ${message}`);
+}
+
+/** The "iss" claim of a JWT, or null. */
+function issuerOf(token) {
+    try {
+        const iss = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8")).iss;
+        return typeof iss === "string" ? iss : null;
+    } catch {
+        return null;
+    }
+}
+
+const isStorageResource = (resource) => resource === STORAGE_RESOURCE || resource === `${STORAGE_RESOURCE}/`;
+const NO_STORE = { "Cache-Control": "no-store, no-cache", Pragma: "no-cache" };
+
+/** POST /{tenant}/oauth2/v2.0/token: client credentials with a secret or a federated assertion. */
+function handleEntraToken(req, res, tenant, body) {
+    const formEncoded = /^application\/x-www-form-urlencoded\b/i.test(req.headers["content-type"] ?? "");
+    const params = new URLSearchParams(formEncoded ? body.toString("utf8") : "");
+    const usesAssertion = params.has("client_assertion") || params.has("client_assertion_type");
+    const route = usesAssertion ? "entra_client_assertion" : "entra_client_secret";
+    stats[route]++;
+    const fault = faultFor(["entra"]);
+    if (fault) return playFault(res, fault, ENTRA_FAULT);
+    const fail = (status, error, code, message) => entraError(res, route, status, error, code, message);
+    const missing = (name) => fail(400, "invalid_request", 900144, `The request body must contain the following parameter: '${name}'.`);
+
+    if (req.method !== "POST")
+        return fail(400, "invalid_request", 900561, `The endpoint only accepts POST, OPTIONS requests. Received a ${req.method} request.`);
+    if (!GUID.test(tenant) && !DOMAIN.test(tenant))
+        return fail(400, "invalid_request", 900023,
+                    `Specified tenant identifier '${tenant}' is neither a valid DNS name, nor a valid external domain.`);
+    const grantType = params.get("grant_type");
+    if (!grantType) return missing("grant_type");
+    if (grantType !== "client_credentials")
+        return fail(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grantType}'.`);
+    const clientId = params.get("client_id");
+    if (!clientId) return missing("client_id");
+    if (settings.entraClientId !== null && clientId !== settings.entraClientId)
+        return fail(400, "unauthorized_client", 700016,
+                    `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen ` +
+                    "if the application has not been installed by the administrator of the tenant or consented to by any " +
+                    "user in the tenant. You may have sent your authentication request to the wrong tenant.");
+    const scope = params.get("scope");
+    if (!scope) return missing("scope");
+    if (scope !== STORAGE_SCOPE)
+        return fail(400, "invalid_scope", 70011,
+                    `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
+    const secret = params.get("client_secret");
+    if (usesAssertion && secret !== null)
+        return fail(400, "invalid_request", 9002313, "Invalid request. Request is malformed or invalid.");
+    const noCredential = () => fail(401, "invalid_client", 7000218,
+                                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    if (usesAssertion) {
+        const assertion = params.get("client_assertion");
+        if (params.get("client_assertion_type") !== JWT_BEARER || !assertion) return noCredential();
+        if (settings.entraFederatedToken !== null && assertion !== settings.entraFederatedToken)
+            return fail(400, "invalid_client", 700211,
+                        `No matching federated identity record found for presented assertion issuer '${issuerOf(assertion) ?? "(none)"}'. ` +
+                        "Please check your federated identity credential Subject, Audience and Issuer against the presented " +
+                        "assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation");
+    } else {
+        if (!secret) return noCredential();
+        if (settings.entraClientSecret !== null && secret !== settings.entraClientSecret)
+            return fail(401, "invalid_client", 7000215,
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret " +
+                        `value, not the client secret ID, for a secret added to app '${clientId}'.`);
+    }
+    const tenantId = GUID.test(tenant) ? tenant.toLowerCase() : guidFrom(`tenant:${tenant.toLowerCase()}`);
+    const t = entraToken({ tenantId, clientId });
+    sendJson(res, 200, { token_type: "Bearer", expires_in: t.lifetime, ext_expires_in: t.lifetime, access_token: t.token },
+             NO_STORE);
+}
+
+/** The identity a managed-identity request asks for: {clientId, objectId?}. */
+function managedIdentity(query, objectIdParam, resourceIdParams) {
+    const resourceId = resourceIdParams.map((p) => query.get(p)).find((v) => v);
+    const clientId = query.get("client_id") || (resourceId ? guidFrom(`mi:${resourceId}`) : ENTRA_MI_CLIENT_ID);
+    const objectId = query.get(objectIdParam) || undefined;
+    return { tenantId: ENTRA_TENANT_ID, clientId, ...(objectId ? { objectId } : {}) };
+}
+
+/** GET /metadata/identity/oauth2/token: managed identity through Azure IMDS. */
+function handleAzureImds(req, res, url) {
+    const route = "entra_imds";
+    stats[route]++;
+    const fault = faultFor(["entra"]);
+    if (fault) return playFault(res, fault, ENTRA_FAULT);
+    const fail = (status, error, description) =>
+        reject(res, route, status, "application/json; charset=utf-8", JSON.stringify({ error, error_description: description }),
+               `${error}: ${description}`);
+    if (req.method !== "GET") return fail(405, "invalid_request", `Method ${req.method} is not allowed`);
+    if ((req.headers.metadata ?? "").toLowerCase() !== "true")
+        return fail(400, "invalid_request", "Required metadata header not specified");
+    const query = url.searchParams;
+    const apiVersion = query.get("api-version");
+    if (!apiVersion) return fail(400, "invalid_request", "Required query variable 'api-version' is missing");
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(apiVersion) || apiVersion < "2018-02-01")
+        return fail(400, "invalid_request", `Invalid api-version '${apiVersion}'`);
+    const resource = query.get("resource");
+    if (!resource) return fail(400, "invalid_request", "Required audience parameter not specified");
+    if (!isStorageResource(resource))
+        return fail(400, "invalid_resource", `AADSTS500011: The resource principal named ${resource} was not found in the ` +
+                                             `tenant named ${ENTRA_TENANT_ID}.`);
+    const t = entraToken(managedIdentity(query, "object_id", ["msi_res_id", "mi_res_id"]));
+    sendJson(res, 200, { access_token: t.token, refresh_token: "", expires_in: String(t.lifetime), expires_on: String(t.exp),
+                         not_before: String(t.nbf), resource, token_type: "Bearer" });
+}
+
+/** GET /msi/token: App Service / Functions managed identity (api-version 2019-08-01). */
+function handleAppService(req, res, url) {
+    const route = "entra_app_service";
+    stats[route]++;
+    const fault = faultFor(["entra"]);
+    if (fault) return playFault(res, fault, APP_SERVICE_FAULT);
+    const fail = (status, message) =>
+        reject(res, route, status, "application/json; charset=utf-8",
+               JSON.stringify({ statusCode: status, message, correlationId: crypto.randomUUID() }), message);
+    if (req.method !== "GET") return fail(405, `Method ${req.method} is not allowed`);
+    const header = req.headers["x-identity-header"];
+    if (!header || (settings.identityHeader !== null && header !== settings.identityHeader))
+        return fail(401, header ? "Unauthorized: X-IDENTITY-HEADER does not match" : "Unauthorized: no X-IDENTITY-HEADER");
+    const query = url.searchParams;
+    const apiVersion = query.get("api-version");
+    if (apiVersion !== "2019-08-01") return fail(400, `Unsupported api-version '${apiVersion ?? ""}' (2019-08-01 expected)`);
+    const resource = query.get("resource");
+    if (!resource) return fail(400, "Required query parameter 'resource' is missing");
+    if (!isStorageResource(resource))
+        return fail(400, `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ` +
+                         `${ENTRA_TENANT_ID}.`);
+    const identity = managedIdentity(query, "principal_id", ["mi_res_id"]);
+    const t = entraToken(identity);
+    sendJson(res, 200, { access_token: t.token, expires_on: String(t.exp), resource, token_type: "Bearer",
+                         client_id: identity.clientId });
+}
+
+// ---------------------------------------------------------------------------------------------
 // SigV4 verification (AssumeRole), as in gateway.mjs but for service "sts" in any region
 
 /** Received headers as {lower-case name: value}; repeated headers joined with "," (SigV4). */
@@ -693,6 +997,14 @@ async function handle(req, res) {
     if (pathname.startsWith("/__control/")) return handleControl(req, res, pathname, body);
     if (pathname.startsWith("/latest/")) return handleImds(req, res, pathname);
     if (pathname === "/ecs/credentials") return handleEcs(req, res);
+    if (pathname === "/metadata/identity/oauth2/token") return handleAzureImds(req, res, url);
+    if (pathname === "/msi/token") return handleAppService(req, res, url);
+    const entraTenant = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(pathname);
+    if (entraTenant) {
+        let tenant;
+        try { tenant = decodeURIComponent(entraTenant[1]); } catch { tenant = entraTenant[1]; }
+        return handleEntraToken(req, res, tenant, body);
+    }
     if (pathname === "/") return handleSts(req, res, url, body);
     stats.other++;
     reject(res, "other", 404, "text/plain", "Not Found\n", `no such path ${pathname}`);

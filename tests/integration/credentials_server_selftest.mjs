@@ -15,10 +15,17 @@
 //     static pair and with issued credentials (any region), refused when the body is altered
 //     after signing, unsigned, for another service, with an unknown key, without / with a
 //     forged / with an expired session token
+//   - Entra ID: client credentials on /{tenant}/oauth2/v2.0/token with a secret and with a
+//     federated assertion (JSON shape, the JWT decoded: header, aud, iss, tid, appid, oid/sub,
+//     iat/nbf/exp; GUID and domain tenants), every documented error (Entra's JSON, AADSTS code,
+//     status), Azure IMDS and App Service managed identity (string-valued JSON, identity
+//     parameters, header and parameter errors), entra_* settings through control (secret,
+//     federated token, client id, identity header, audience, lifetime 0 and negative) and on
+//     the command line, the entra_* stats counters
 //   - the control API (stats counters, last_session_name / last_role_arn, config and its
 //     validation, issue, lifetime_s)
-//   - faults: hang (no answer within 500 ms), 500 and malformed for each target, from the
-//     command line (repeated and comma-separated --fault) and the control API
+//   - faults: hang (no answer within 500 ms), 500 and malformed for each target (entra too),
+//     from the command line (repeated and comma-separated --fault) and the control API
 //   - gateway.mjs --issuer-secret in front of a tiny upstream of this process that answers 200
 //     {}: issued credentials + token accepted, forged / missing token UnrecognizedClientException,
 //     expired ExpiredTokenException, the static pair still accepted; a gateway without
@@ -52,6 +59,15 @@ const WEB_TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzZHMtc2VsZnRlc3Qtc3ViIn0.sig";
 const ROLE_ARN = "arn:aws:iam::123456789012:role/sds-selftest-role";
 const CONTAINER_TOKEN = "Bearer sds-container-token";
 const ISO_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+const TENANT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+const ENTRA_CLIENT_ID = "11111111-2222-4333-8444-555555555555";
+const ENTRA_SECRET = "sds-entra-secret";
+// A projected service account token (JWT-like, iss https://oidc.sds.test), passed as is.
+const FEDERATED_TOKEN = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL29pZGMuc2RzLnRlc3QiLCJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2RzIn0.sig";
+const IDENTITY_HEADER = "sds-identity-header";
+const STORAGE = "https://storage.azure.com";
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -477,6 +493,364 @@ async function stsAssumeRole(server) {
                    403, "AccessDenied");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Entra ID
+
+/** A v2.0 client-credentials request; `params` override the defaults (undefined drops one). */
+function entraToken(server, params = {}, { tenant = TENANT, method = "POST", contentType = FORM_TYPE["content-type"],
+                                           timeoutMs } = {}) {
+    const all = { grant_type: "client_credentials", client_id: ENTRA_CLIENT_ID, client_secret: ENTRA_SECRET,
+                  scope: `${STORAGE}/.default`, ...params };
+    for (const [k, v] of Object.entries(all)) if (v === undefined) delete all[k];
+    return request(server.port, { method, path: `/${encodeURIComponent(tenant)}/oauth2/v2.0/token`, timeoutMs,
+                                  headers: { "content-type": contentType },
+                                  body: method === "GET" ? "" : contentType.includes("json") ? JSON.stringify(all) : form(all) });
+}
+const assertionParams = (assertion = FEDERATED_TOKEN) =>
+    ({ client_secret: undefined, client_assertion_type: JWT_BEARER, client_assertion: assertion });
+
+const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined)).toString();
+function azureImds(server, params = {}, headers = { Metadata: "true" }, { method = "GET", timeoutMs } = {}) {
+    const q = query({ "api-version": "2018-02-01", resource: `${STORAGE}/`, ...params });
+    return request(server.port, { method, path: `/metadata/identity/oauth2/token?${q}`, headers, timeoutMs });
+}
+function appService(server, params = {}, headers = { "X-IDENTITY-HEADER": IDENTITY_HEADER }, { method = "GET", timeoutMs } = {}) {
+    const q = query({ "api-version": "2019-08-01", resource: `${STORAGE}/`, ...params });
+    return request(server.port, { method, path: `/msi/token?${q}`, headers, timeoutMs });
+}
+
+/** {header, payload, signature} of a JWT, or null. */
+function decodeJwt(token) {
+    try {
+        const [h, p, sig, extra] = token.split(".");
+        if (extra !== undefined || !sig) return null;
+        return { header: JSON.parse(Buffer.from(h, "base64url")), payload: JSON.parse(Buffer.from(p, "base64url")), signature: sig };
+    } catch {
+        return null;
+    }
+}
+
+/** Problems with an Entra token for Azurite's basic check: shape, claims and times. */
+function jwtProblems(token, { aud = STORAGE, tid = TENANT, appid = ENTRA_CLIENT_ID, oid, lifetime = 3600 } = {}) {
+    const jwt = decodeJwt(token ?? "");
+    if (!jwt) return [`not a JWT: ${show(token)}`];
+    const { header, payload: c, signature } = jwt;
+    const problems = [];
+    if (show(header) !== show({ alg: "RS256", typ: "JWT", kid: "sds-test" })) problems.push(`header ${show(header)}`);
+    if (show(Object.keys(c)) !== show(["aud", "iss", "iat", "nbf", "exp", "tid", "oid", "sub", "appid"])) problems.push(`claims ${show(Object.keys(c))}`);
+    if (c.aud !== aud) problems.push(`aud ${c.aud}`);
+    if (!c.iss?.startsWith("https://sts.windows.net/") || c.iss !== `https://sts.windows.net/${c.tid}/`) problems.push(`iss ${c.iss}`);
+    if (tid !== null && c.tid !== tid) problems.push(`tid ${c.tid}`);
+    if (!GUID.test(c.tid ?? "")) problems.push(`tid ${c.tid} not a GUID`);
+    if (c.appid !== appid) problems.push(`appid ${c.appid}`);
+    if (!GUID.test(c.oid ?? "") && oid === undefined) problems.push(`oid ${c.oid}`);
+    if (oid !== undefined && c.oid !== oid) problems.push(`oid ${c.oid}`);
+    if (c.sub !== c.oid) problems.push(`sub ${c.sub}`);
+    const now = Date.now() / 1000;
+    if (!Number.isInteger(c.iat) || Math.abs(c.iat - now) > 5) problems.push(`iat ${c.iat} vs now ${now}`);
+    if (c.nbf !== c.iat - 5) problems.push(`nbf ${c.nbf}`);
+    if (c.exp !== c.iat + lifetime) problems.push(`exp ${c.exp} (iat ${c.iat}, lifetime ${lifetime})`);
+    if (!/^[A-Za-z0-9_-]{300,}$/.test(signature)) problems.push(`signature ${signature.slice(0, 20)}`);
+    return problems;
+}
+
+/** Problems with a v2.0 token answer (and its JWT). */
+function entraSuccessProblems(r, jwtOptions = {}) {
+    if (r.timeout) return ["no answer"];
+    const j = r.json ?? {};
+    const lifetime = jwtOptions.lifetime ?? 3600;
+    const problems = [];
+    if (r.status !== 200) problems.push(`status ${r.status}`);
+    if (!/^application\/json/.test(r.headers["content-type"] ?? "")) problems.push(`content-type ${r.headers["content-type"]}`);
+    if (show(Object.keys(j)) !== show(["token_type", "expires_in", "ext_expires_in", "access_token"])) problems.push(`keys ${show(Object.keys(j))}`);
+    if (j.token_type !== "Bearer" || j.expires_in !== lifetime || j.ext_expires_in !== lifetime)
+        problems.push(`token_type/expires_in ${j.token_type} ${j.expires_in} ${j.ext_expires_in}`);
+    if (!/no-store/.test(r.headers["cache-control"] ?? "")) problems.push(`cache-control ${r.headers["cache-control"]}`);
+    problems.push(...jwtProblems(j.access_token, jwtOptions));
+    return problems;
+}
+
+/** Problems with an Entra JSON error answer. */
+function entraErrorProblems(r, status, error, code) {
+    if (r.timeout) return ["no answer"];
+    const j = r.json ?? {};
+    const problems = [];
+    if (r.status !== status) problems.push(`status ${r.status}`);
+    if (!/^application\/json/.test(r.headers["content-type"] ?? "")) problems.push(`content-type ${r.headers["content-type"]}`);
+    if (j.error !== error) problems.push(`error ${j.error}`);
+    if (show(j.error_codes) !== show([code])) problems.push(`error_codes ${show(j.error_codes)}`);
+    const described = new RegExp(`^AADSTS${code}: [^\\r\\n]+\\r\\nTrace ID: ${j.trace_id}\\r\\nCorrelation ID: ${j.correlation_id}` +
+                                 `\\r\\nTimestamp: ${j.timestamp}$`);
+    if (!described.test(j.error_description ?? "")) problems.push(`error_description ${show(j.error_description)}`);
+    if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$/.test(j.timestamp ?? "")) problems.push(`timestamp ${j.timestamp}`);
+    if (!GUID.test(j.trace_id ?? "") || !GUID.test(j.correlation_id ?? "")) problems.push("trace_id/correlation_id");
+    if (j.error_uri !== `https://login.microsoftonline.com/error?code=${code}`) problems.push(`error_uri ${j.error_uri}`);
+    return problems;
+}
+const expectEntraError = (name, r, status, error, code) => {
+    const problems = entraErrorProblems(r, status, error, code);
+    return check(name, problems.length === 0, `${problems.join(", ")}; ${describe(r)}`);
+};
+
+async function entraClientCredentials(server) {
+    const before = await stats(server);
+    const ok = await entraToken(server);
+    const p = entraSuccessProblems(ok);
+    check("Entra v2.0 client secret: 200 {token_type, expires_in, ext_expires_in, access_token}, no-store", p.length === 0,
+          `${p.join(", ")}; ${describe(ok)}`);
+    const again = await entraToken(server);
+    const a = decodeJwt(ok.json?.access_token ?? "");
+    const b = decodeJwt(again.json?.access_token ?? "");
+    check("Entra tokens are fresh each time; oid/sub stable for a client id",
+          again.json?.access_token !== ok.json?.access_token && a?.payload.oid === b?.payload.oid, describe(again));
+    const domain = await entraToken(server, {}, { tenant: "contoso.onmicrosoft.com" });
+    const domain2 = await entraToken(server, {}, { tenant: "CONTOSO.onmicrosoft.com" });
+    const dTid = decodeJwt(domain.json?.access_token ?? "")?.payload.tid;
+    const dp = entraSuccessProblems(domain, { tid: null });
+    check("Entra v2.0 with a domain tenant: tid (and iss) a stable GUID made from the name",
+          dp.length === 0 && dTid !== TENANT && decodeJwt(domain2.json?.access_token ?? "")?.payload.tid === dTid,
+          `${dp.join(", ")}; ${describe(domain)}`);
+
+    expectEntraError("Entra v2.0 wrong client_secret: 401 invalid_client AADSTS7000215",
+                     await entraToken(server, { client_secret: "wrong" }), 401, "invalid_client", 7000215);
+    const wrongSecret = await entraToken(server, { client_secret: "wrong" });
+    check("Entra AADSTS7000215 message is Entra's", /^AADSTS7000215: Invalid client secret provided\. /.test(wrongSecret.json?.error_description ?? ""),
+          describe(wrongSecret));
+    expectEntraError("Entra v2.0 without a secret or assertion: 401 invalid_client AADSTS7000218",
+                     await entraToken(server, { client_secret: undefined }), 401, "invalid_client", 7000218);
+    expectEntraError("Entra v2.0 with an empty client_secret: 401 invalid_client AADSTS7000218",
+                     await entraToken(server, { client_secret: "" }), 401, "invalid_client", 7000218);
+    expectEntraError("Entra v2.0 other client_id: 400 unauthorized_client AADSTS700016",
+                     await entraToken(server, { client_id: "99999999-2222-4333-8444-555555555555" }), 400, "unauthorized_client", 700016);
+    expectEntraError("Entra v2.0 without client_id: 400 invalid_request AADSTS900144",
+                     await entraToken(server, { client_id: undefined }), 400, "invalid_request", 900144);
+    expectEntraError("Entra v2.0 another scope: 400 invalid_scope AADSTS70011",
+                     await entraToken(server, { scope: "https://vault.azure.net/.default" }), 400, "invalid_scope", 70011);
+    expectEntraError("Entra v2.0 resource-style scope without /.default: 400 invalid_scope AADSTS70011",
+                     await entraToken(server, { scope: STORAGE }), 400, "invalid_scope", 70011);
+    expectEntraError("Entra v2.0 without scope: 400 invalid_request AADSTS900144",
+                     await entraToken(server, { scope: undefined }), 400, "invalid_request", 900144);
+    expectEntraError("Entra v2.0 grant_type password: 400 unsupported_grant_type AADSTS70003",
+                     await entraToken(server, { grant_type: "password" }), 400, "unsupported_grant_type", 70003);
+    expectEntraError("Entra v2.0 without grant_type: 400 invalid_request AADSTS900144",
+                     await entraToken(server, { grant_type: undefined }), 400, "invalid_request", 900144);
+    expectEntraError("Entra v2.0 with a JSON body (not form-encoded): 400 invalid_request AADSTS900144",
+                     await entraToken(server, {}, { contentType: "application/json" }), 400, "invalid_request", 900144);
+    for (const tenant of ["not a tenant!", "common", "under_score.example"])
+        expectEntraError(`Entra v2.0 tenant '${tenant}': 400 invalid_request AADSTS900023`,
+                         await entraToken(server, {}, { tenant }), 400, "invalid_request", 900023);
+    expectEntraError("Entra v2.0 GET: 400 invalid_request AADSTS900561",
+                     await entraToken(server, {}, { method: "GET" }), 400, "invalid_request", 900561);
+    expectEntraError("Entra v2.0 with both a secret and an assertion: 400 invalid_request AADSTS9002313",
+                     await entraToken(server, { ...assertionParams(), client_secret: ENTRA_SECRET }), 400, "invalid_request", 9002313);
+
+    // Federated assertion (workload identity).
+    const fed = await entraToken(server, assertionParams());
+    const fp = entraSuccessProblems(fed);
+    check("Entra v2.0 client assertion (the federated token as is): 200, same token shape", fp.length === 0,
+          `${fp.join(", ")}; ${describe(fed)}`);
+    const wrongFed = await entraToken(server, assertionParams(`${FEDERATED_TOKEN}x`));
+    expectEntraError("Entra v2.0 wrong assertion: 400 invalid_client AADSTS700211", wrongFed, 400, "invalid_client", 700211);
+    check("Entra AADSTS700211 names the assertion's issuer",
+          /^AADSTS700211: No matching federated identity record found for presented assertion issuer 'https:\/\/oidc\.sds\.test'/
+              .test(wrongFed.json?.error_description ?? ""), describe(wrongFed));
+    expectEntraError("Entra v2.0 assertion with another client_assertion_type: 401 invalid_client AADSTS7000218",
+                     await entraToken(server, { ...assertionParams(), client_assertion_type: "urn:ietf:params:oauth:grant-type:jwt-bearer" }),
+                     401, "invalid_client", 7000218);
+    expectEntraError("Entra v2.0 client_assertion_type without client_assertion: 401 invalid_client AADSTS7000218",
+                     await entraToken(server, { ...assertionParams(), client_assertion: undefined }), 401, "invalid_client", 7000218);
+
+    // Settings through control.
+    const set = await control(server, "POST", "config", { entra_client_secret: "rotated-secret", entra_federated_token: "rotated.fed.token" });
+    const oldSecret = await entraToken(server);
+    const newSecret = await entraToken(server, { client_secret: "rotated-secret" });
+    const oldFed = await entraToken(server, assertionParams());
+    const newFed = await entraToken(server, assertionParams("rotated.fed.token"));
+    check("entra_client_secret / entra_federated_token through control: old refused, new accepted",
+          set.json?.entra_client_secret === "(set)" && set.json?.entra_federated_token === "rotated.fed.token" &&
+          oldSecret.status === 401 && newSecret.status === 200 && oldFed.status === 400 && newFed.status === 200,
+          `${describe(set)} / ${describe(oldSecret)} / ${describe(newSecret)} / ${describe(oldFed)} / ${describe(newFed)}`);
+    await control(server, "POST", "config", { entra_client_secret: null, entra_federated_token: null, entra_client_id: null });
+    const anyClient = "abcdefab-0000-4000-8000-000000000001";
+    const anySecret = await entraToken(server, { client_id: anyClient, client_secret: "whatever" });
+    const anyFed = await entraToken(server, { client_id: anyClient, ...assertionParams("any-token") });
+    check("entra_client_secret / entra_federated_token / entra_client_id null: any client, non-empty secret or assertion",
+          entraSuccessProblems(anySecret, { appid: anyClient }).length === 0 && anyFed.status === 200 &&
+          decodeJwt(anyFed.json?.access_token ?? "")?.payload.appid === anyClient,
+          `${describe(anySecret)} / ${describe(anyFed)}`);
+    await control(server, "POST", "config", { entra_client_secret: ENTRA_SECRET, entra_federated_token: FEDERATED_TOKEN,
+                                              entra_client_id: ENTRA_CLIENT_ID });
+    const after = await stats(server);
+    check("stats: entra_client_secret and entra_client_assertion count every v2.0 request, answered or not",
+          after.entra_client_secret - before.entra_client_secret === 23 &&
+          after.entra_client_assertion - before.entra_client_assertion === 8, show(after));
+}
+
+async function entraManagedIdentity(server) {
+    const before = await stats(server);
+    // Azure IMDS.
+    const imdsProblems = (r, resource, jwtOptions) => {
+        if (r.timeout) return ["no answer"];
+        const j = r.json ?? {};
+        const problems = [];
+        if (r.status !== 200) problems.push(`status ${r.status}`);
+        if (show(Object.keys(j)) !== show(["access_token", "refresh_token", "expires_in", "expires_on", "not_before", "resource", "token_type"]))
+            problems.push(`keys ${show(Object.keys(j))}`);
+        if (!Object.values(j).every((v) => typeof v === "string")) problems.push("values not all strings");
+        const c = decodeJwt(j.access_token ?? "")?.payload ?? {};
+        if (j.refresh_token !== "" || j.token_type !== "Bearer" || j.resource !== resource) problems.push("refresh_token/token_type/resource");
+        if (j.expires_in !== String(jwtOptions.lifetime ?? 3600) || j.expires_on !== String(c.exp) || j.not_before !== String(c.nbf))
+            problems.push(`expires_in/expires_on/not_before ${j.expires_in} ${j.expires_on} ${j.not_before} vs exp ${c.exp}`);
+        problems.push(...jwtProblems(j.access_token, jwtOptions));
+        return problems;
+    };
+    const sys = { tid: null, appid: decodeJwt((await azureImds(server)).json?.access_token ?? "")?.payload.appid };
+    const withSlash = await azureImds(server);
+    const p1 = imdsProblems(withSlash, `${STORAGE}/`, sys);
+    check("Azure IMDS: 200, string values, resource echoed, expires_on = exp, not_before = nbf, token shape",
+          p1.length === 0 && GUID.test(sys.appid ?? ""), `${p1.join(", ")}; ${describe(withSlash)}`);
+    const noSlash = await azureImds(server, { resource: STORAGE });
+    const p2 = imdsProblems(noSlash, STORAGE, sys);
+    check("Azure IMDS: resource without the trailing '/'", p2.length === 0, `${p2.join(", ")}; ${describe(noSlash)}`);
+    const uaClient = "22222222-3333-4444-8555-666666666666";
+    const byClient = await azureImds(server, { client_id: uaClient });
+    const byObject = await azureImds(server, { object_id: "33333333-4444-4555-8666-777777777777" });
+    const byResId = await azureImds(server, { msi_res_id: "/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/z" });
+    const claims = (r) => decodeJwt(r.json?.access_token ?? "")?.payload ?? {};
+    check("Azure IMDS user-assigned: client_id becomes appid, object_id oid/sub, msi_res_id another appid",
+          claims(byClient).appid === uaClient && claims(byObject).oid === "33333333-4444-4555-8666-777777777777" &&
+          claims(byObject).sub === claims(byObject).oid && GUID.test(claims(byResId).appid ?? "") &&
+          claims(byResId).appid !== sys.appid, `${show(claims(byClient))} / ${show(claims(byObject))} / ${show(claims(byResId))}`);
+    const noHeader = await azureImds(server, {}, {});
+    const falseHeader = await azureImds(server, {}, { Metadata: "false" });
+    check("Azure IMDS without Metadata: true: 400 {error: invalid_request, error_description: Required metadata header not specified}",
+          noHeader.status === 400 && show(noHeader.json) === show({ error: "invalid_request", error_description: "Required metadata header not specified" }) &&
+          falseHeader.status === 400, `${describe(noHeader)} / ${describe(falseHeader)}`);
+    const noResource = await azureImds(server, { resource: undefined });
+    check("Azure IMDS without resource: 400 invalid_request, Required audience parameter not specified",
+          noResource.status === 400 && noResource.json?.error === "invalid_request" &&
+          noResource.json?.error_description === "Required audience parameter not specified", describe(noResource));
+    const otherResource = await azureImds(server, { resource: "https://vault.azure.net" });
+    check("Azure IMDS another resource: 400 invalid_resource AADSTS500011",
+          otherResource.status === 400 && otherResource.json?.error === "invalid_resource" &&
+          /^AADSTS500011: /.test(otherResource.json?.error_description ?? ""), describe(otherResource));
+    const noVersion = await azureImds(server, { "api-version": undefined });
+    const oldVersion = await azureImds(server, { "api-version": "2017-09-01" });
+    check("Azure IMDS without / with a too old api-version: 400 invalid_request",
+          noVersion.status === 400 && noVersion.json?.error === "invalid_request" && oldVersion.status === 400, `${describe(noVersion)} / ${describe(oldVersion)}`);
+    const post = await azureImds(server, {}, { Metadata: "true" }, { method: "POST" });
+    check("Azure IMDS POST: 405", post.status === 405, describe(post));
+
+    // App Service.
+    const svc = await appService(server);
+    const j = svc.json ?? {};
+    const sp = jwtProblems(j.access_token, { tid: null, appid: j.client_id });
+    check("App Service: 200 {access_token, expires_on (string epoch = exp), resource, token_type, client_id}, token shape",
+          svc.status === 200 && show(Object.keys(j)) === show(["access_token", "expires_on", "resource", "token_type", "client_id"]) &&
+          j.expires_on === String(claims(svc).exp) && j.resource === `${STORAGE}/` && j.token_type === "Bearer" &&
+          j.client_id === sys.appid && sp.length === 0, `${sp.join(", ")}; ${describe(svc)}`);
+    const svcUser = await appService(server, { client_id: uaClient, resource: STORAGE });
+    check("App Service client_id (user-assigned) and resource without '/'",
+          svcUser.status === 200 && svcUser.json?.client_id === uaClient && claims(svcUser).appid === uaClient &&
+          svcUser.json?.resource === STORAGE, describe(svcUser));
+    const svcNone = await appService(server, {}, {});
+    const svcWrong = await appService(server, {}, { "X-IDENTITY-HEADER": "wrong" });
+    check("App Service without / with a wrong X-IDENTITY-HEADER: 401 {statusCode, message, correlationId}",
+          svcNone.status === 401 && svcWrong.status === 401 && svcNone.json?.statusCode === 401 &&
+          typeof svcWrong.json?.message === "string" && GUID.test(svcWrong.json?.correlationId ?? ""),
+          `${describe(svcNone)} / ${describe(svcWrong)}`);
+    const svcVersion = await appService(server, { "api-version": "2017-09-01" });
+    const svcNoResource = await appService(server, { resource: undefined });
+    const svcOther = await appService(server, { resource: "https://vault.azure.net" });
+    check("App Service other api-version, no resource, another resource: 400",
+          svcVersion.status === 400 && svcNoResource.status === 400 && svcOther.status === 400 &&
+          svcOther.json?.statusCode === 400, `${describe(svcVersion)} / ${describe(svcNoResource)} / ${describe(svcOther)}`);
+    const hdr = await control(server, "POST", "config", { identity_header: null });
+    const anyHeader = await appService(server, {}, { "X-IDENTITY-HEADER": "anything" });
+    const stillNone = await appService(server, {}, {});
+    check("identity_header null: any non-empty X-IDENTITY-HEADER, none still 401",
+          hdr.json?.identity_header === null && anyHeader.status === 200 && stillNone.status === 401,
+          `${describe(anyHeader)} / ${describe(stillNone)}`);
+    await control(server, "POST", "config", { identity_header: IDENTITY_HEADER });
+    const after = await stats(server);
+    check("stats: entra_imds and entra_app_service count every request, answered or not",
+          after.entra_imds - before.entra_imds === 13 && after.entra_app_service - before.entra_app_service === 9, show(after));
+}
+
+async function entraSettings(server) {
+    const cfg = (await control(server, "GET", "config")).json;
+    check("GET config: entra settings, the client secret only as (set)",
+          cfg.entra_client_id === ENTRA_CLIENT_ID && cfg.entra_client_secret === "(set)" && cfg.entra_federated_token === FEDERATED_TOKEN &&
+          cfg.entra_audience === STORAGE && cfg.entra_lifetime_s === 3600 && cfg.identity_header === IDENTITY_HEADER &&
+          !JSON.stringify(cfg).includes(ENTRA_SECRET), show(cfg));
+    const bad = [{ entra_lifetime_s: 1.5 }, { entra_lifetime_s: "abc" }, { entra_lifetime_s: true }, { entra_audience: "" },
+                 { entra_audience: null }, { entra_client_id: 5 }, { entra_client_secret: "" }, { identity_header: 7 },
+                 { faults: ["hang:entra-imds"] }];
+    const answers = await Promise.all(bad.map((b) => control(server, "POST", "config", b)));
+    const unchanged = (await control(server, "GET", "config")).json;
+    check("POST config refuses invalid entra settings (400) and changes nothing",
+          answers.every((r) => r.status === 400 && typeof r.json?.message === "string") && show(unchanged) === show(cfg),
+          show(answers.map((r) => r.status)));
+
+    const zero = await control(server, "POST", "config", { entra_lifetime_s: 0 });
+    const born = await entraToken(server);
+    const bornImds = await azureImds(server);
+    check("entra_lifetime_s 0: exp = iat, expires_in 0 (already expired for Azurite)",
+          zero.json?.entra_lifetime_s === 0 && entraSuccessProblems(born, { lifetime: 0 }).length === 0 &&
+          bornImds.json?.expires_in === "0", `${entraSuccessProblems(born, { lifetime: 0 }).join(", ")}; ${describe(born)}`);
+    await control(server, "POST", "config", { entra_lifetime_s: -60 });
+    const past = await entraToken(server);
+    const pastSvc = await appService(server);
+    const pc = decodeJwt(pastSvc.json?.access_token ?? "")?.payload ?? {};
+    check("entra_lifetime_s -60: exp a minute in the past (v2.0 and App Service)",
+          entraSuccessProblems(past, { lifetime: -60 }).length === 0 && pc.exp === pc.iat - 60 && Number(pastSvc.json?.expires_on) === pc.exp,
+          `${entraSuccessProblems(past, { lifetime: -60 }).join(", ")}; ${describe(pastSvc)}`);
+    await control(server, "POST", "config", { entra_lifetime_s: 3600, entra_audience: "https://vault.azure.net" });
+    const wrongAud = await entraToken(server);
+    const wrongAudImds = await azureImds(server);
+    check("entra_audience through control: the token's aud (the scope asked for stays storage's)",
+          entraSuccessProblems(wrongAud, { aud: "https://vault.azure.net" }).length === 0 &&
+          decodeJwt(wrongAudImds.json?.access_token ?? "")?.payload.aud === "https://vault.azure.net", describe(wrongAud));
+    await control(server, "POST", "config", { entra_audience: STORAGE });
+}
+
+async function entraFaults(server) {
+    const HANG_MS = 500;
+    const before = await stats(server);
+    await control(server, "POST", "config", { faults: ["hang:entra"] });
+    const hangs = {
+        "v2.0 secret": await entraToken(server, {}, { timeoutMs: HANG_MS }),
+        "v2.0 assertion": await entraToken(server, assertionParams(), { timeoutMs: HANG_MS }),
+        "Azure IMDS": await azureImds(server, {}, { Metadata: "true" }, { timeoutMs: HANG_MS }),
+        "App Service": await appService(server, {}, { "X-IDENTITY-HEADER": IDENTITY_HEADER }, { timeoutMs: HANG_MS }),
+    };
+    const awsImds = await imdsToken(server, "60");
+    const answered = Object.entries(hangs).filter(([, r]) => !r.timeout).map(([k, r]) => `${k}: ${describe(r)}`);
+    check("hang:entra: no answer within 500 ms on the v2.0, Azure IMDS and App Service routes; AWS IMDS still answers",
+          answered.length === 0 && awsImds.status === 200, `${answered.join("; ")} ${describe(awsImds)}`);
+
+    await control(server, "POST", "config", { faults: "500:entra" });
+    const fives = { v2: await entraToken(server), imds: await azureImds(server), svc: await appService(server) };
+    check("500:entra: HTTP 500 JSON, {error: server_error} (v2.0, Azure IMDS), {statusCode: 500} (App Service)",
+          fives.v2.status === 500 && fives.v2.json?.error === "server_error" && fives.imds.status === 500 &&
+          fives.imds.json?.error === "server_error" && fives.svc.status === 500 && fives.svc.json?.statusCode === 500,
+          Object.values(fives).map(describe).join(" / "));
+    await control(server, "POST", "config", { faults: "malformed:entra" });
+    const bad = [await entraToken(server, { client_secret: "even-a-wrong-one" }), await azureImds(server, {}, {}), await appService(server, {}, {})];
+    check("malformed:entra: 200 with '{\"access_token\": ' on every route, before any check",
+          bad.every((r) => r.status === 200 && r.text === '{"access_token": '), bad.map(describe).join(" / "));
+    await control(server, "POST", "config", { faults: "500:all" });
+    const all = await azureImds(server);
+    check("500:all covers Entra too", all.status === 500, describe(all));
+    await control(server, "POST", "config", { faults: [] });
+    const back = await entraToken(server);
+    const after = await stats(server);
+    check("Entra faults off again; faulted requests counted per route",
+          back.status === 200 && after.faulted - before.faulted === 11 && after.entra_client_secret - before.entra_client_secret === 4 &&
+          after.entra_client_assertion - before.entra_client_assertion === 1 && after.entra_imds - before.entra_imds === 4 &&
+          after.entra_app_service - before.entra_app_service === 3, show(after));
+}
+
 async function controlApi(server) {
     const cfg = (await control(server, "GET", "config")).json;
     check("GET config: settings without secrets",
@@ -598,7 +972,8 @@ async function faults(server) {
 async function commandLine() {
     const server = await startServer("server with command-line faults",
                                      ["--fault", "hang:sts", "--fault", "500:imds-creds,malformed:ecs", "--imds", "v1only",
-                                      "--lifetime-s", "60", "--role-arn", ROLE_ARN]);
+                                      "--lifetime-s", "60", "--role-arn", ROLE_ARN, "--entra-lifetime-s=-30",
+                                      "--entra-audience", "https://devstoreaccount1.table.core.windows.net"]);
     const cfg = (await control(server, "GET", "config")).json;
     check("--fault repeated and comma-separated, --imds, --lifetime-s reach the config",
           show(cfg.faults) === show(["hang:sts", "500:imds-creds", "malformed:ecs"]) && cfg.imds === "v1only" &&
@@ -618,7 +993,22 @@ async function commandLine() {
     check("without --web-identity-token any token is accepted; --lifetime-s 60 applies",
           any.status === 200 && lifetime > 55_000 && lifetime <= 60_000, `${lifetime} ms; ${describe(any)}`);
 
+    const entraCfg = (await control(server, "GET", "config")).json;
+    const mi = await azureImds(server);
+    const miClaims = decodeJwt(mi.json?.access_token ?? "")?.payload ?? {};
+    const svcAny = await appService(server, {}, { "X-IDENTITY-HEADER": "any" });
+    const v2Any = await entraToken(server, { client_id: "abcdefab-0000-4000-8000-000000000002", client_secret: "any" });
+    check("--entra-lifetime-s=-30 and --entra-audience on the command line; without the entra secrets any value works",
+          entraCfg.entra_lifetime_s === -30 && entraCfg.entra_audience === "https://devstoreaccount1.table.core.windows.net" &&
+          entraCfg.entra_client_id === null && entraCfg.entra_client_secret === null && entraCfg.identity_header === null &&
+          miClaims.aud === "https://devstoreaccount1.table.core.windows.net" && miClaims.exp === miClaims.iat - 30 &&
+          mi.json?.expires_in === "-30" && svcAny.status === 200 && v2Any.status === 200,
+          `${show(entraCfg)} ${describe(mi)} / ${describe(svcAny)} / ${describe(v2Any)}`);
+
     const bad = await Promise.all([
+        runToEnd(serverScript, ["--port", "0", "--issuer-secret", "s", "--entra-lifetime-s", "1.5"]),
+        runToEnd(serverScript, ["--port", "0", "--issuer-secret", "s", "--entra-client-secret="]),
+        runToEnd(serverScript, ["--port", "0", "--issuer-secret", "s", "--entra-audience="]),
         runToEnd(serverScript, ["--port", "0"]),
         runToEnd(serverScript, ["--port", "0", "--issuer-secret", "s", "--fault", "hang:moon"]),
         runToEnd(serverScript, ["--port", "0", "--issuer-secret", "s", "--imds", "v3"]),
@@ -707,14 +1097,20 @@ async function gateway(server) {
 async function main() {
     issuedCredentialsUnit();
     const server = await startServer("credentials server",
-                                     ["--web-identity-token", WEB_TOKEN, "--role-arn", ROLE_ARN, "--container-token", CONTAINER_TOKEN]);
+                                     ["--web-identity-token", WEB_TOKEN, "--role-arn", ROLE_ARN, "--container-token", CONTAINER_TOKEN,
+                                      "--entra-client-id", ENTRA_CLIENT_ID, "--entra-client-secret", ENTRA_SECRET,
+                                      "--entra-federated-token", FEDERATED_TOKEN, "--identity-header", IDENTITY_HEADER]);
     await imds(server);
     await ecs(server);
     await stsWebIdentity(server);
     await stsAssumeRole(server);
+    await entraClientCredentials(server);
+    await entraManagedIdentity(server);
+    await entraSettings(server);
     await controlApi(server);
     await statsCounters(server);
     await faults(server);
+    await entraFaults(server);
     const second = await commandLine();
     const gateways = await gateway(server);
 

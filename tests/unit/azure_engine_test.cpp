@@ -792,3 +792,49 @@ TEST_CASE("with both a key and a SAS, the SAS authorizes and no Authorization is
     CHECK(header(h.request(0), "Authorization").empty());
     CHECK(std::string(h.request(0).target()).find("sig=abc") != std::string::npos);
 }
+
+// ---------------------------------------------------------------- Entra ID tokens
+
+namespace {
+
+struct counting_token_source final : azure_token_credential {
+    int fetched = 0;
+    boost::asio::awaitable<azure_access_token> fetch() override {
+        ++fetched;
+        co_return azure_access_token{"eyJ.token" + std::to_string(fetched), std::chrono::system_clock::now() + 1h};
+    }
+    std::string name() const override { return "test tokens"; }
+};
+
+} // namespace
+
+TEST_CASE("with a token credential and no key, requests carry Authorization: Bearer and one token serves them all",
+          "[azure]") {
+    auto source = std::make_shared<counting_token_source>();
+    auto fake = std::make_shared<fake_transport>("https://127.0.0.1:10002/devstoreaccount1");
+    auto config = quick_config();
+    config.account_key.clear();
+    config.token_credential = source;
+    auto engine = make_azure_engine(std::shared_ptr<transport>(fake), config);
+    for (int i = 0; i < 3; ++i) {
+        fake->respond(404, azure_error_body("ResourceNotFound"), {{"x-ms-error-code", "ResourceNotFound"}});
+        test::run([&](auto&) { return engine->get(table, "k", {}); });
+    }
+    REQUIRE(fake->requests().size() == 3u);
+    for (const auto& r : fake->requests()) {
+        CHECK(header(r, "Authorization") == "Bearer eyJ.token1");
+        CHECK_FALSE(header(r, "x-ms-date").empty());
+    }
+    CHECK(source->fetched == 1);
+}
+
+TEST_CASE("a token credential with a plain http endpoint is refused before anything is sent", "[azure]") {
+    auto fake = std::make_shared<fake_transport>("http://127.0.0.1:10002/devstoreaccount1");
+    auto config = quick_config();
+    config.account_key.clear();
+    config.token_credential = std::make_shared<counting_token_source>();
+    const auto e = expect_error([&] { make_azure_engine(std::shared_ptr<transport>(fake), config); });
+    CHECK(e.condition() == errc::invalid_argument);
+    CHECK(std::string(e.what()).find("https only") != std::string::npos);
+    CHECK(fake->requests().empty());
+}
