@@ -123,8 +123,9 @@ fetch_request client_credentials_request(const std::string& source, const std::s
 
 class client_secret_credential final : public azure_token_credential {
 public:
-    client_secret_credential(std::string tenant, std::string client, std::string secret)
-        : tenant_(std::move(tenant)), client_(std::move(client)), secret_(std::move(secret)) {}
+    client_secret_credential(std::string tenant, std::string client, std::string secret,
+                             std::string name = "client secret credential")
+        : tenant_(std::move(tenant)), client_(std::move(client)), secret_(std::move(secret)), name_(std::move(name)) {}
     boost::asio::awaitable<azure_access_token> fetch() override {
         const std::string source = name();
         if (secret_.empty()) throw error(errc::invalid_argument, source + ": the client secret is empty");
@@ -132,10 +133,10 @@ public:
         const fetch_response r = co_await fetch_url(source, std::move(req));
         co_return token_from_answer(source, r);
     }
-    std::string name() const override { return "client secret credential"; }
+    std::string name() const override { return name_; }
 
 private:
-    std::string tenant_, client_, secret_;
+    std::string tenant_, client_, secret_, name_;
 };
 
 class environment_credential final : public azure_token_credential {
@@ -143,7 +144,7 @@ public:
     boost::asio::awaitable<azure_access_token> fetch() override {
         if (env("AZURE_CLIENT_SECRET").empty())
             throw error(errc::invalid_argument, "environment credential: AZURE_CLIENT_SECRET is not set");
-        client_secret_credential c(env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID"), env("AZURE_CLIENT_SECRET"));
+        client_secret_credential c(env("AZURE_TENANT_ID"), env("AZURE_CLIENT_ID"), env("AZURE_CLIENT_SECRET"), name());
         co_return co_await c.fetch();
     }
     std::string name() const override { return "environment credential"; }

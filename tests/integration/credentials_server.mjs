@@ -93,8 +93,8 @@
 //       unauthorized_client AADSTS700016; another scope: 400 invalid_scope AADSTS70011; neither
 //       secret nor assertion: 401 invalid_client AADSTS7000218; wrong secret: 401 invalid_client
 //       AADSTS7000215; client_assertion without the jwt-bearer client_assertion_type (or the
-//       reverse): 401 invalid_client AADSTS7000218; wrong assertion: 400 invalid_client AADSTS700211.
-//       both a secret and an assertion: 400 invalid_request AADSTS9002313 (malformed request).
+//       reverse): 401 invalid_client AADSTS7000218; wrong assertion: 400 invalid_client
+//       AADSTS700211; both a secret and an assertion: 400 invalid_request AADSTS9002313.
 // Managed identity through Azure IMDS (http://127.0.0.1:PORT in place of http://169.254.169.254):
 //   GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://storage.azure.com/
 //       resource also without the trailing '/'; optional client_id, object_id, msi_res_id (or
@@ -142,8 +142,10 @@
 //   POST /__control/config  body with any of {lifetime_s, web_identity_token, role_arn,
 //                            container_token, imds, faults: ["hang:imds", ...] or "hang:imds,500:sts",
 //                            entra_client_id, entra_client_secret, entra_federated_token,
-//                            entra_audience, entra_lifetime_s (whole seconds, may be <= 0),
-//                            identity_header}
+//                            entra_audience (not null), entra_lifetime_s (whole seconds, may be
+//                            <= 0), identity_header, entra_jwt_expired (true: the JWT's exp is a
+//                            minute ago while the answer's expires_in/expires_on still promise the
+//                            lifetime: a token the client takes as valid and the service refuses)}
 //                            (null clears a token/ARN/id/secret/header; [] clears the faults) for
 //                            later requests; answers the new settings, or 400 {"message"} if invalid
 //   POST /__control/issue   optional body {lifetime_s}: fresh credentials
@@ -302,6 +304,7 @@ function settingsView() {
         entra_audience: settings.entraAudience,
         entra_lifetime_s: settings.entraLifetimeS,
         identity_header: settings.identityHeader,
+        entra_jwt_expired: settings.entraJwtExpired === true,
         static_access_key_id: config.staticAccessKeyId,
     };
 }
@@ -332,6 +335,10 @@ function updateSettings(body) {
             case "entra_audience": next.entraAudience = nonEmpty(key, value); break;
             case "entra_lifetime_s": next.entraLifetimeS = parseEntraLifetime(value); break;
             case "identity_header": next.identityHeader = optionalNonEmpty(key, value); break;
+            case "entra_jwt_expired":
+                if (typeof value !== "boolean") throw new Error("entra_jwt_expired must be true or false");
+                next.entraJwtExpired = value;
+                break;
             default: throw new Error(`unknown setting '${key}'`);
         }
     }
@@ -644,10 +651,12 @@ function entraToken({ tenantId, clientId, objectId = guidFrom(`oid:${clientId}`)
     const lifetime = settings.entraLifetimeS;
     const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
     const claims = { aud: settings.entraAudience, iss: `https://sts.windows.net/${tenantId}/`, iat: now, nbf: now - 5,
-                     exp: now + lifetime, tid: tenantId, oid: objectId, sub: objectId, appid: clientId };
+                     exp: settings.entraJwtExpired ? now - 60 : now + lifetime, tid: tenantId, oid: objectId,
+                     sub: objectId, appid: clientId };
     const token = `${part({ alg: "RS256", typ: "JWT", kid: "sds-test" })}.${part(claims)}.` +
                   crypto.randomBytes(256).toString("base64url");
-    return { token, iat: claims.iat, nbf: claims.nbf, exp: claims.exp, lifetime };
+    // What the answer promises (expires_on): the lifetime, even when the JWT itself is expired.
+    return { token, iat: claims.iat, nbf: claims.nbf, exp: now + lifetime, lifetime };
 }
 
 /** Entra's timestamp format: "2024-02-29 23:59:59Z". */

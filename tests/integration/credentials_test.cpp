@@ -447,3 +447,127 @@ TEST_CASE("credentials: 1,000 concurrent operations across an expiry share one f
     CHECK(server.stat("imds_credentials") == 3);
     await_on(io, db.delete_table(table));
 }
+
+// ---------------------------------------------------------------- Azure: Entra ID tokens
+
+namespace {
+
+constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+constexpr const char* client_id = "sds-test-client";
+constexpr const char* client_secret = "sds-test-client-secret";
+
+// Azurite over HTTPS (started with --oauth basic): an account without a key
+// or SAS, so from_env takes the default Azure credential.
+scoped_env azure_token_env() {
+    auto e = clean_env();
+    for (const char* v : {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN",
+                          "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
+                          "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+                          "AZURE_POD_IDENTITY_AUTHORITY_HOST"})
+        e.unset(v);
+    e.set("AZURE_STORAGE_ACCOUNT", "devstoreaccount1")
+        .set("SDS_AZURE_TABLE_ENDPOINT", sds::test::required_env("SDS_AZURITE_TLS_URL"));
+    return e;
+}
+
+sds::azure_table_config azure_token_config() {
+    auto c = sds::azure_table_config::from_env();
+    c.http.tls.ca_file = sds::test::required_env("SDS_AZURITE_CA_FILE");
+    return c;
+}
+
+void azure_round_trip(const sds::azure_table_config& config, const std::string& what) {
+    asio::io_context io;
+    sds::datastore db(io.get_executor(), config);
+    const std::string table = sds::test::azure_target::table("tok" + what);
+    await_on(io, db.create_table(table));
+    await_on(io, db.set_data(table, "k", std::string("through ") + what));
+    CHECK(await_on(io, db.get_data(table, "k")) == std::optional<std::string>("through " + what));
+    CHECK(await_on(io, db.incr(table, "c", {.amount = 3})) == 3);
+    await_on(io, db.delete_table(table));
+}
+
+sds::error azure_first_error(const sds::azure_table_config& config) {
+    asio::io_context io;
+    sds::datastore db(io.get_executor(), config);
+    try {
+        await_on(io, db.get_data("itnothing", "k"));
+    } catch (const sds::error& e) {
+        return e;
+    }
+    FAIL("the operation succeeded");
+    throw std::logic_error("unreachable");
+}
+
+std::vector<std::string> entra_args() {
+    return {"--entra-client-id", client_id, "--entra-client-secret", client_secret, "--entra-federated-token",
+            "federated-token", "--identity-header", "app-service-header"};
+}
+
+} // namespace
+
+TEST_CASE("credentials: Azure bearer tokens from a client secret in the environment", "[integration][credentials]") {
+    credentials_server server(entra_args());
+    auto env = azure_token_env();
+    env.set("AZURE_TENANT_ID", tenant)
+        .set("AZURE_CLIENT_ID", client_id)
+        .set("AZURE_CLIENT_SECRET", client_secret)
+        .set("AZURE_AUTHORITY_HOST", server.url());
+    const auto config = azure_token_config();
+    REQUIRE(config.token_credential);
+    CHECK(config.account_key.empty());
+    azure_round_trip(config, "secret");
+    CHECK(server.stat("entra_client_secret") == 1);
+    // A wrong secret: auth_failed naming the source and Entra ID's error, never the secret.
+    env.set("AZURE_CLIENT_SECRET", "not-the-secret");
+    const auto e = azure_first_error(azure_token_config());
+    CHECK(e.condition() == sds::errc::auth_failed);
+    CHECK(std::string(e.what()).find("environment credential: the token endpoint answered HTTP 401 invalid_client") !=
+          std::string::npos);
+    check_no_secret(e, {"not-the-secret", client_secret});
+}
+
+TEST_CASE("credentials: Azure workload identity and managed identity (VM and App Service)", "[integration][credentials]") {
+    credentials_server server(entra_args());
+    scratch_dir dir;
+    {
+        auto env = azure_token_env();
+        env.set("AZURE_TENANT_ID", tenant)
+            .set("AZURE_CLIENT_ID", client_id)
+            .set("AZURE_FEDERATED_TOKEN_FILE", dir.write("federated", "federated-token\n"))
+            .set("AZURE_AUTHORITY_HOST", server.url());
+        azure_round_trip(azure_token_config(), "workload");
+        CHECK(server.stat("entra_client_assertion") == 1);
+    }
+    {
+        auto env = azure_token_env();
+        env.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", server.url());
+        azure_round_trip(azure_token_config(), "vm");
+        CHECK(server.stat("entra_imds") == 1);
+    }
+    {
+        auto env = azure_token_env();
+        env.set("IDENTITY_ENDPOINT", server.url() + "/msi/token").set("IDENTITY_HEADER", "app-service-header");
+        azure_round_trip(azure_token_config(), "appservice");
+        CHECK(server.stat("entra_app_service") == 1);
+        env.set("IDENTITY_HEADER", "wrong-header");
+        const auto e = azure_first_error(azure_token_config());
+        CHECK(e.condition() == sds::errc::auth_failed);
+        check_no_secret(e, {"wrong-header"});
+    }
+}
+
+TEST_CASE("credentials: Azurite refuses an expired bearer token and a wrong audience as auth_failed",
+          "[integration][credentials]") {
+    for (const char* setting : {R"({"entra_jwt_expired":true})", R"({"entra_audience":"https://vault.azure.net"})"}) {
+        INFO(setting);
+        credentials_server server(entra_args());
+        server.configure(setting);
+        auto env = azure_token_env();
+        env.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", server.url());
+        const auto e = azure_first_error(azure_token_config());
+        INFO("message: " << e.what());
+        CHECK(e.condition() == sds::errc::auth_failed);
+        CHECK(e.diag().http_status == 403u);
+    }
+}
