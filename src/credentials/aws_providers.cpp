@@ -85,6 +85,9 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_v
     tm.tm_sec = s;
     const std::time_t when = ::timegm(&tm);
     if (when == static_cast<std::time_t>(-1)) return std::nullopt;
+    // Past what the clock can hold (2262): as far as it goes.
+    constexpr auto last = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max());
+    if (when >= last.count()) return std::chrono::system_clock::time_point::max();
     return std::chrono::system_clock::from_time_t(when);
 }
 
@@ -109,15 +112,41 @@ aws_credentials credentials_from_json(const std::string& source, std::string_vie
     return c;
 }
 
-aws_credentials credentials_from_sts(const std::string& source, std::string_view action, const fetch_response& r) {
+namespace {
+
+// Whether XML nests deeper than `limit` elements (the parser recurses once
+// per level): counted from the tags, roughly, before parsing.
+bool nests_deeper_than(std::string_view xml, int limit) {
+    int depth = 0;
+    for (std::size_t i = 0; i + 1 < xml.size(); ++i) {
+        if (xml[i] == '<') {
+            const char next = xml[i + 1];
+            if (next == '/') --depth;
+            else if (next != '?' && next != '!' && ++depth > limit) return true;
+        } else if (xml[i] == '/' && xml[i + 1] == '>') {
+            --depth;
+        }
+    }
+    return false;
+}
+
+constexpr std::size_t max_sts_answer = 64 * 1024;  // an STS answer is about 2 KB
+constexpr int max_sts_depth = 32;
+
+} // namespace
+
+aws_credentials credentials_from_sts(const std::string& source, std::string_view action, const fetch_response& r,
+                                     std::string_view withheld) {
     namespace pt = boost::property_tree;
     pt::ptree tree;
-    bool parsed = true;
-    try {
-        std::istringstream in{std::string(r.body)};
-        pt::read_xml(in, tree);
-    } catch (const pt::ptree_error&) {
-        parsed = false;
+    bool parsed = r.body.size() <= max_sts_answer && !nests_deeper_than(r.body, max_sts_depth);
+    if (parsed) {
+        try {
+            std::istringstream in{std::string(r.body)};
+            pt::read_xml(in, tree);
+        } catch (const pt::ptree_error&) {
+            parsed = false;
+        }
     }
     if (r.status != 200) {
         const std::string code = parsed ? tree.get<std::string>("ErrorResponse.Error.Code", "") : "";
@@ -125,8 +154,12 @@ aws_credentials credentials_from_sts(const std::string& source, std::string_view
         const errc kind = r.status >= 500 ? errc::service_error : errc::auth_failed;
         std::string what = source + ": STS " + std::string(action) + " answered HTTP " + std::to_string(r.status);
         if (!code.empty()) what += " " + code;
-        // STS messages name roles and ARNs, never a key or a token.
-        if (!message.empty()) what += ": " + message.substr(0, 300);
+        // STS messages name roles and ARNs; one that quotes what was sent
+        // (the token) is withheld.
+        if (!message.empty())
+            what += ": " + ((!withheld.empty() && message.find(withheld) != std::string::npos)
+                                ? std::string("(message withheld: it quotes the request)")
+                                : message.substr(0, 300));
         throw error(kind, what);
     }
     if (!parsed) throw error(errc::protocol_error, source + ": STS " + std::string(action) + " answered with malformed XML");
@@ -179,7 +212,8 @@ fetch_request sts_request(const std::string& source, const std::string& region, 
     req.url = sts_endpoint(region);
     const auto url = boost::urls::parse_absolute_uri(req.url);
     if (!url || !url->has_authority() || url->has_query())
-        throw error(errc::invalid_argument, source + ": '" + req.url + "' is not a usable STS endpoint");
+        throw error(errc::invalid_argument, source + ": the STS endpoint is not a usable URL (AWS_ENDPOINT_URL_STS, "
+                                                     "AWS_ENDPOINT_URL: an absolute URL without a query)");
     if (url->encoded_path().empty()) req.url += "/";
     req.timeout = sts_timeout;
     req.headers.emplace_back("Content-Type", std::string(form_content_type));
@@ -188,9 +222,8 @@ fetch_request sts_request(const std::string& source, const std::string& region, 
     return req;
 }
 
-fetch_request web_identity_request(const std::string& source, const web_identity_params& p) {
+fetch_request web_identity_request(const std::string& source, const web_identity_params& p, const std::string& token) {
     if (p.role_arn.empty()) throw error(errc::invalid_argument, source + ": no role ARN to assume");
-    const std::string token = trimmed(read_file(source, "the web identity token file", p.token_file));
     if (token.empty())
         throw error(errc::invalid_argument, source + ": the web identity token file '" + p.token_file + "' is empty");
     return sts_request(source, p.region,
@@ -230,15 +263,16 @@ fetch_request assume_role_request(const std::string& source, const aws_credentia
 } // namespace
 
 boost::asio::awaitable<aws_credentials> assume_role_with_web_identity(std::string source, web_identity_params p) {
-    fetch_request req = web_identity_request(source, p);
+    const std::string token = trimmed(read_file(source, "the web identity token file", p.token_file));
+    fetch_request req = web_identity_request(source, p, token);
     const fetch_response r = co_await fetch_url(source, std::move(req));
-    co_return credentials_from_sts(source, "AssumeRoleWithWebIdentity", r);
+    co_return credentials_from_sts(source, "AssumeRoleWithWebIdentity", r, token);
 }
 
 boost::asio::awaitable<aws_credentials> assume_role(std::string source, aws_credentials with, assume_role_params p) {
     fetch_request req = assume_role_request(source, with, p);
     const fetch_response r = co_await fetch_url(source, std::move(req));
-    co_return credentials_from_sts(source, "AssumeRole", r);
+    co_return credentials_from_sts(source, "AssumeRole", r, with.session_token);
 }
 
 namespace {
@@ -513,7 +547,11 @@ private:
     static std::shared_ptr<aws_credentials_provider> choose() {
         if (!env("AWS_ACCESS_KEY_ID").empty() && !env("AWS_SECRET_ACCESS_KEY").empty())
             return aws_environment_credentials();
-        if (!env("AWS_PROFILE").empty() || shared_files::load().has_profile(shared_files::selected_profile_name()))
+        // A profile that holds only settings (a region, say) is no source:
+        // the chain goes on, as the SDKs' does.
+        if (const auto p = shared_files::load().profile(shared_files::selected_profile_name());
+            p && (!p->get("aws_access_key_id").empty() || !p->get("role_arn").empty() ||
+                  !p->get("credential_source").empty() || !p->get("web_identity_token_file").empty()))
             return aws_profile_credentials();
         if (!env("AWS_WEB_IDENTITY_TOKEN_FILE").empty() && !env("AWS_ROLE_ARN").empty())
             return aws_web_identity_credentials();

@@ -25,8 +25,11 @@ aws_credentials credentials_from_json(const std::string& source, std::string_vie
 
 /// Credentials from an STS answer to `action` (AssumeRole,
 /// AssumeRoleWithWebIdentity): the XML result, or the error it holds
-/// (auth_failed for 4xx, service_error for 5xx).
-aws_credentials credentials_from_sts(const std::string& source, std::string_view action, const fetch_response& r);
+/// (auth_failed for 4xx, service_error for 5xx). An answer over 64 KiB or
+/// nested deeper than 32 elements is a protocol_error unparsed. An error
+/// message that quotes `withheld` (the token sent) is left out.
+aws_credentials credentials_from_sts(const std::string& source, std::string_view action, const fetch_response& r,
+                                     std::string_view withheld = {});
 
 /// The STS endpoint: AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else the
 /// regional endpoint of `region` (else AWS_REGION, AWS_DEFAULT_REGION,

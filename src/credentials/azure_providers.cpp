@@ -67,7 +67,8 @@ std::optional<std::int64_t> seconds_field(const json::object& o, std::string_vie
 // An access token from a token endpoint's answer: access_token with
 // expires_on (epoch seconds) or expires_in; a refusal names Entra ID's error
 // code and description, which hold no secret.
-azure_access_token token_from_answer(const std::string& source, const fetch_response& r) {
+azure_access_token token_from_answer(const std::string& source, const fetch_response& r,
+                                     std::string_view withheld = {}) {
     boost::system::error_code ec;
     const json::value v = json::parse(r.body, ec);
     const auto* o = !ec && v.is_object() ? &v.get_object() : nullptr;
@@ -78,7 +79,10 @@ azure_access_token token_from_answer(const std::string& source, const fetch_resp
             if (const auto* d = o->if_contains("error_description"); d && d->is_string()) {
                 std::string text(d->get_string());
                 text = text.substr(0, text.find_first_of("\r\n"));
-                what += ": " + text.substr(0, 300);
+                // One that quotes what was sent (the secret, the assertion) is withheld.
+                what += ": " + ((!withheld.empty() && text.find(withheld) != std::string::npos)
+                                    ? std::string("(description withheld: it quotes the request)")
+                                    : text.substr(0, 300));
             }
         }
         throw error(r.status >= 500 ? errc::service_error : errc::auth_failed, what);
@@ -90,10 +94,18 @@ azure_access_token token_from_answer(const std::string& source, const fetch_resp
     azure_access_token out{std::string(t->get_string()), std::nullopt};
     for (const char c : out.token)
         if (c < 0x21 || c > 0x7e) throw error(errc::protocol_error, source + ": the access token is not printable");
+    // Past what the clock can hold (2262): as far as it goes.
+    constexpr auto last = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max());
+    const auto at = [&](std::int64_t epoch_seconds) {
+        return epoch_seconds >= last.count() / 2 ? std::chrono::system_clock::time_point::max()
+                                                 : std::chrono::system_clock::time_point(std::chrono::seconds(epoch_seconds));
+    };
     if (const auto on = seconds_field(*o, "expires_on"))
-        out.expiration = std::chrono::system_clock::time_point(std::chrono::seconds(*on));
+        out.expiration = at(*on);
     else if (const auto in = seconds_field(*o, "expires_in"))
-        out.expiration = std::chrono::system_clock::now() + std::chrono::seconds(*in);
+        out.expiration = at(std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count() +
+                            std::min<std::int64_t>(*in, last.count() / 2));
     else
         throw error(errc::protocol_error, source + ": the token endpoint's answer says nothing of its expiry");
     return out;
@@ -131,7 +143,7 @@ public:
         if (secret_.empty()) throw error(errc::invalid_argument, source + ": the client secret is empty");
         fetch_request req = client_credentials_request(source, tenant_, client_, "client_secret=" + form_encode(secret_));
         const fetch_response r = co_await fetch_url(source, std::move(req));
-        co_return token_from_answer(source, r);
+        co_return token_from_answer(source, r, secret_);
     }
     std::string name() const override { return name_; }
 
@@ -162,7 +174,7 @@ public:
             "client_assertion_type=" + form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
                 "&client_assertion=" + form_encode(assertion));
         const fetch_response r = co_await fetch_url(source, std::move(req));
-        co_return token_from_answer(source, r);
+        co_return token_from_answer(source, r, assertion);
     }
     std::string name() const override { return "workload identity"; }
 };
@@ -174,6 +186,7 @@ public:
         const std::string source = name();
         std::string client_id = client_id_.empty() ? env("AZURE_CLIENT_ID") : client_id_;
         fetch_request req;
+        std::string withheld;
         req.allow_plain_http = true;  // link-local, or the platform's local endpoint
         if (const auto endpoint = env("IDENTITY_ENDPOINT"), header = env("IDENTITY_HEADER");
             !endpoint.empty() && !header.empty()) {
@@ -181,6 +194,7 @@ public:
             req.url = endpoint + (endpoint.find('?') == std::string::npos ? "?" : "&") +
                       "api-version=2019-08-01&resource=" + form_encode(storage_resource);
             req.headers.emplace_back("X-IDENTITY-HEADER", header);
+            withheld = header;
             req.timeout = app_service_timeout;
         } else {
             std::string host = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
@@ -197,7 +211,7 @@ public:
                 if (c == '\r' || c == '\n' || c == '\0')
                     throw error(errc::invalid_argument, source + ": " + name + " holds a line break");
         const fetch_response r = co_await fetch_url(source, std::move(req));
-        co_return token_from_answer(source, r);
+        co_return token_from_answer(source, r, withheld);
     }
     std::string name() const override { return "managed identity"; }
 

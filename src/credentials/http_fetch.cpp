@@ -10,6 +10,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/url/parse.hpp>
 
+#include <optional>
 #include <strings.h>
 
 namespace sds::detail {
@@ -39,12 +40,22 @@ std::string form_encode(std::string_view s) {
 
 namespace {
 
+// `e` again, its summary prefixed with the source.
+sds::error named(const std::string& source, const sds::error& e) {
+    std::string what = e.what();
+    const std::string prefix = std::string(to_string(e.condition())) + ": ";
+    if (what.starts_with(prefix)) what.erase(0, prefix.size());
+    return error(e.condition(), source + ": " + what, e.diag());
+}
+
 boost::asio::awaitable<fetch_response> fetch_on_strand(std::string source, fetch_request req) {
+    // The URL is never quoted whole in a message: user info or a query may
+    // hold a secret.
     const auto url = boost::urls::parse_absolute_uri(req.url);
     if (!url || !url->has_authority() || url->has_userinfo() || url->has_fragment())
-        throw error(errc::invalid_argument, source + ": '" + req.url + "' is not a usable URL");
+        throw error(errc::invalid_argument, source + ": the endpoint URL is not usable (an absolute http or https URL "
+                                                     "without user info or fragment is)");
     std::string origin = std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port());
-    endpoint ep = endpoint::parse(origin);
     std::string target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
     if (url->has_query()) target += "?" + std::string(url->encoded_query());
 
@@ -54,7 +65,15 @@ boost::asio::awaitable<fetch_response> fetch_on_strand(std::string source, fetch
     options.request_timeout = req.timeout;
     options.max_response_body = 1024 * 1024;
     options.allow_plain_http = req.allow_plain_http;
-    pooled_transport transport(co_await boost::asio::this_coro::executor, ep, options);
+    std::optional<endpoint> ep;
+    std::optional<pooled_transport> made;
+    try {
+        ep = endpoint::parse(origin);
+        made.emplace(co_await boost::asio::this_coro::executor, *ep, options);
+    } catch (const sds::error& e) {
+        throw named(source, e);
+    }
+    pooled_transport& transport = *made;
 
     http_request r{req.verb, target, 11};
     for (const auto& [name, value] : req.headers) r.set(name, value);
@@ -66,16 +85,16 @@ boost::asio::awaitable<fetch_response> fetch_on_strand(std::string source, fetch
     try {
         result = co_await transport.send(r, {.idempotent = true, .deadline = std::nullopt});
     } catch (const sds::error& e) {
-        if (e.condition() == errc::invalid_argument) throw error(errc::invalid_argument, source + ": " + e.what());
+        if (e.condition() == errc::invalid_argument) throw named(source, e);
         throw;
     }
     if (result.ec) {
         if (result.ec == boost::beast::error::timeout)
-            throw error(errc::timeout, source + ": no answer from " + ep.origin() + " within " +
+            throw error(errc::timeout, source + ": no answer from " + ep->origin() + " within " +
                                            std::to_string(req.timeout.count()) + " ms");
         if (result.ec == boost::asio::error::operation_aborted)
             throw error(errc::cancelled, source + ": cancelled");
-        throw error(errc::network_error, source + ": cannot reach " + ep.origin() + ": " + result.ec.message());
+        throw error(errc::network_error, source + ": cannot reach " + ep->origin() + ": " + result.ec.message());
     }
     fetch_response out;
     out.status = result.response.result_int();

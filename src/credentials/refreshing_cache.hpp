@@ -9,6 +9,8 @@
 // from the caller that started it, so a caller's cancellation or deadline
 // ends only its own wait.
 //
+// A fetch that takes longer than 30 s fails (errc::timeout); one that throws
+// anything but an sds::error fails as errc::auth_failed naming the source.
 // A failed fetch is retried with backoff (1 s, doubling, at most 30 s) while
 // the cached value is still usable; with none, callers get the fetch's error,
 // and during the backoff they get it at once instead of fetching again.
@@ -25,7 +27,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
@@ -51,10 +57,14 @@ public:
     static constexpr std::chrono::seconds expiry_margin{10};
     static constexpr std::chrono::seconds first_backoff{1};
     static constexpr std::chrono::seconds max_backoff{30};
+    // The longest a fetch may take by default, whatever its source (each
+    // request of a network source has its own, shorter timeout).
+    static constexpr std::chrono::seconds default_fetch_timeout{30};
 
     /// `source` names where the values come from, for messages.
-    static std::shared_ptr<refreshing_cache> create(fetch_fn fetch, std::string source) {
-        return std::shared_ptr<refreshing_cache>(new refreshing_cache(std::move(fetch), std::move(source)));
+    static std::shared_ptr<refreshing_cache> create(fetch_fn fetch, std::string source,
+                                                    std::chrono::milliseconds fetch_timeout = default_fetch_timeout) {
+        return std::shared_ptr<refreshing_cache>(new refreshing_cache(std::move(fetch), std::move(source), fetch_timeout));
     }
 
     /// A usable value: the cached one, or the one a fetch brings. Throws the
@@ -116,7 +126,8 @@ public:
     }
 
 private:
-    refreshing_cache(fetch_fn fetch, std::string source) : fetch_(std::move(fetch)), source_(std::move(source)) {}
+    refreshing_cache(fetch_fn fetch, std::string source, std::chrono::milliseconds fetch_timeout)
+        : fetch_(std::move(fetch)), source_(std::move(source)), fetch_timeout_(fetch_timeout) {}
 
     struct waiter {
         explicit waiter(const boost::asio::any_io_executor& ex) : wake(ex, 1) {}
@@ -139,15 +150,34 @@ private:
         return now >= *current_->expiration - ahead;
     }
 
+    // One fetch, bounded by fetch_timeout whatever the source does; any
+    // failure ends up an sds::error naming the source.
     static boost::asio::awaitable<void> run_fetch(std::shared_ptr<refreshing_cache> self) {
+        namespace asio = boost::asio;
         std::optional<T> fetched;
         std::exception_ptr failure;
         try {
-            fetched = co_await self->fetch_();
-        } catch (...) {
+            const auto ex = co_await asio::this_coro::executor;
+            asio::steady_timer timer(ex, self->fetch_timeout_);
+            auto [order, fetch_failure, value, timer_ec] =
+                co_await asio::experimental::make_parallel_group(asio::co_spawn(ex, self->fetch_(), asio::deferred),
+                                                                 timer.async_wait(asio::deferred))
+                    .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+            (void)timer_ec;
+            if (order[0] != 0)
+                throw error(errc::timeout, self->source_ + ": no credentials within " +
+                                               std::to_string(self->fetch_timeout_.count()) + " ms");
+            if (fetch_failure) std::rethrow_exception(fetch_failure);
+            fetched = std::move(value);
+        } catch (const sds::error&) {
             failure = std::current_exception();
+        } catch (const std::exception& e) {
+            // A source that broke its contract (sds::error only).
+            failure = std::make_exception_ptr(error(errc::auth_failed, self->source_ + ": " + e.what()));
+        } catch (...) {
+            failure = std::make_exception_ptr(error(errc::auth_failed, self->source_ + ": the fetch failed"));
         }
-        if (fetched && fetched->expiration && *fetched->expiration <= std::chrono::system_clock::now() + expiry_margin / 10) {
+        if (fetched && fetched->expiration && *fetched->expiration <= std::chrono::system_clock::now()) {
             // Nothing could be done with them: a failure, retried with backoff.
             fetched.reset();
             failure = std::make_exception_ptr(
@@ -177,6 +207,7 @@ private:
 
     const fetch_fn fetch_;
     const std::string source_;
+    const std::chrono::milliseconds fetch_timeout_;
     mutable std::mutex mutex_;
     std::optional<T> current_;
     system_time fetched_at_{};

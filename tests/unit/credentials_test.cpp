@@ -18,10 +18,16 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -376,4 +382,143 @@ TEST_CASE("instance metadata is off with AWS_EC2_METADATA_DISABLED, and the chai
     ::unsetenv("AWS_EC2_METADATA_DISABLED");
     ::unsetenv("AWS_SHARED_CREDENTIALS_FILE");
     ::unsetenv("AWS_CONFIG_FILE");
+}
+
+TEST_CASE("callers on 4 threads and their own strands share each fetch across expiries", "[credentials][stress]") {
+    // Short-lived credentials, fetched on whichever thread asks first;
+    // 4,000 callers over about a second, each on a strand of its own.
+    std::atomic<int> fetched{0};
+    auto cache = cache_t::create(
+        [&]() -> asio::awaitable<aws_credentials> {
+            const int n = ++fetched;
+            asio::steady_timer t(co_await asio::this_coro::executor, 5ms);
+            co_await t.async_wait(asio::use_awaitable);
+            co_return aws_credentials{"AKID" + std::to_string(n), "secret", "token",
+                                      std::chrono::system_clock::now() + 300ms};
+        },
+        "fake source");
+    asio::io_context io{4};
+    std::atomic<int> ok{0}, failed{0};
+    for (int i = 0; i < 4000; ++i) {
+        auto strand = asio::make_strand(io);
+        asio::co_spawn(
+            strand,
+            [&, i]() -> asio::awaitable<void> {
+                asio::steady_timer wait(co_await asio::this_coro::executor, std::chrono::microseconds(i * 250));
+                co_await wait.async_wait(asio::use_awaitable);
+                const auto c = co_await cache->get(std::chrono::steady_clock::now() + 5s);
+                if (c.access_key_id.rfind("AKID", 0) == 0 && c.expiration > std::chrono::system_clock::now()) ++ok;
+                else ++failed;
+            },
+            [&](std::exception_ptr e) {
+                if (e) ++failed;
+            });
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run(); });
+    for (auto& t : threads) t.join();
+    CHECK(failed == 0);
+    CHECK(ok == 4000);
+    // About one fetch per 150 ms (the refresh window is the last half of
+    // 300 ms) over about 1 s: never one per caller.
+    CHECK(fetched >= 2);
+    CHECK(fetched <= 40);
+    CHECK(cache->fetches() == static_cast<std::uint64_t>(fetched.load()));
+}
+
+// ---------------------------------------------------------------- what a review proved
+
+TEST_CASE("a fetch that never ends fails at the fetch timeout and the next caller fetches again", "[credentials]") {
+    int calls = 0;
+    auto cache = cache_t::create(
+        [&]() -> asio::awaitable<aws_credentials> {
+            if (++calls == 1) {
+                asio::steady_timer forever(co_await asio::this_coro::executor, std::chrono::hours(1));
+                co_await forever.async_wait(asio::use_awaitable);
+            }
+            co_return aws_credentials{"AKID", "secret", "", std::nullopt};
+        },
+        "stuck source", 200ms);
+    const auto e = expect_error([&] { test::run([&](auto&) { return cache->get(std::nullopt); }); });
+    CHECK(e.condition() == errc::timeout);
+    CHECK(std::string(e.what()).find("stuck source: no credentials within 200 ms") != std::string::npos);
+    test::run([&](auto&) { return sleep_for(1100ms); });  // the backoff
+    CHECK(test::run([&](auto&) { return cache->get(std::nullopt); }).access_key_id == "AKID");
+    CHECK(calls == 2);
+}
+
+TEST_CASE("a source throwing something other than sds::error gives an sds::error naming it", "[credentials]") {
+    auto cache = cache_t::create(
+        []() -> asio::awaitable<aws_credentials> {
+            throw std::runtime_error("boom");
+            co_return aws_credentials{};
+        },
+        "odd source");
+    const auto e = expect_error([&] { test::run([&](auto&) { return cache->get(std::nullopt); }); });
+    CHECK(e.condition() == errc::auth_failed);
+    CHECK(std::string(e.what()).find("odd source: boom") != std::string::npos);
+}
+
+TEST_CASE("expiries past what the clock holds are clamped, not wrapped", "[credentials]") {
+    CHECK(parse_iso8601("9999-12-31T23:59:59Z") == std::chrono::system_clock::time_point::max());
+    const auto c = credentials_from_json("src", R"({"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"9999-12-31T23:59:59Z"})",
+                                         "Token");
+    CHECK(c.expiration > std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 100));
+}
+
+TEST_CASE("STS answers nested deep or too long are a protocol_error, parsed no further", "[credentials]") {
+    fetch_response deep;
+    deep.status = 403;
+    for (int i = 0; i < 300000; ++i) deep.body += "<a>";
+    CHECK(expect_error([&] { credentials_from_sts("p", "AssumeRole", deep); }).condition() == errc::auth_failed);
+    deep.status = 200;
+    CHECK(expect_error([&] { credentials_from_sts("p", "AssumeRole", deep); }).condition() == errc::protocol_error);
+    fetch_response quoting;
+    quoting.status = 400;
+    quoting.body = "<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>Token eyJ.secret.token is bad</Message>"
+                   "</Error></ErrorResponse>";
+    const auto e = expect_error([&] { credentials_from_sts("web identity", "AssumeRoleWithWebIdentity", quoting, "eyJ.secret.token"); });
+    CHECK(std::string(e.what()).find("eyJ.secret.token") == std::string::npos);
+    CHECK(std::string(e.what()).find("InvalidIdentityToken") != std::string::npos);
+}
+
+TEST_CASE("an endpoint URL with user info or a query is never quoted in a message", "[credentials]") {
+    ::setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "https://user:S3CRET-PASSWORD@example.com/creds", 1);
+    auto container = aws_container_credentials();
+    const auto e = expect_error([&] { test::run([&](auto&) { return container->fetch(); }); });
+    ::unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    CHECK(e.condition() == errc::invalid_argument);
+    CHECK(std::string(e.what()).find("S3CRET") == std::string::npos);
+    CHECK(std::string(e.what()).find("container credentials") != std::string::npos);
+    const auto token_file = std::filesystem::temp_directory_path() / ("sds-token-" + std::to_string(::getpid()));
+    std::ofstream(token_file) << "token";
+    ::setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.c_str(), 1);
+    ::setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r", 1);
+    ::setenv("AWS_ENDPOINT_URL_STS", "https://sts.example.com/?X-Amz-Security-Token=S3CRET-STS", 1);
+    auto web = aws_web_identity_credentials();
+    const auto sts = expect_error([&] { test::run([&](auto&) { return web->fetch(); }); });
+    for (const char* v : {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ENDPOINT_URL_STS"}) ::unsetenv(v);
+    std::filesystem::remove(token_file);
+    CHECK(sts.condition() == errc::invalid_argument);
+    CHECK(std::string(sts.what()).find("S3CRET") == std::string::npos);
+    CHECK(std::string(sts.what()).find("web identity") != std::string::npos);
+}
+
+TEST_CASE("the default chain passes over a profile that holds only settings", "[credentials]") {
+    const auto dir = std::filesystem::temp_directory_path() / ("sds-chain-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "config") << "[default]\nregion = eu-west-1\n";
+    for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                          "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"})
+        ::unsetenv(v);
+    ::setenv("AWS_CONFIG_FILE", (dir / "config").c_str(), 1);
+    ::setenv("AWS_SHARED_CREDENTIALS_FILE", (dir / "credentials").c_str(), 1);
+    ::setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds", 1);  // closed: fails at once
+    auto chain = aws_default_credentials_chain();
+    const auto e = expect_error([&] { test::run([&](auto&) { return chain->fetch(); }); });
+    for (const char* v : {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI"})
+        ::unsetenv(v);
+    std::filesystem::remove_all(dir);
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("container credentials: cannot reach http://127.0.0.1:1") != std::string::npos);
 }
