@@ -90,6 +90,12 @@ std::shared_ptr<aws_credentials_provider> aws_container_credentials();
 /// instance metadata fails fast.
 std::shared_ptr<aws_credentials_provider> aws_instance_metadata_credentials();
 
+/// The region of the EC2 instance this runs on, from instance metadata
+/// (IMDSv2 as above, /latest/meta-data/placement/region), for a program on
+/// EC2 without AWS_REGION: `config.region = co_await
+/// sds::aws_instance_metadata_region();` before the datastore is made.
+boost::asio::awaitable<std::string> aws_instance_metadata_region();
+
 /// The default chain, in the AWS SDKs' order: environment, shared files
 /// (AWS_PROFILE or "default"), web identity, container, instance metadata.
 /// The first source that is configured is used from then on; its errors are

@@ -377,68 +377,80 @@ public:
 
 // ---------------------------------------------------------------- instance metadata
 
+// An IMDS session: the endpoint, and the IMDSv2 token (empty: IMDSv1).
+struct imds_session {
+    std::string base;
+    std::string token;
+};
+
+boost::asio::awaitable<imds_session> imds_open(std::string source) {
+    if (env_true("AWS_EC2_METADATA_DISABLED"))
+        throw error(errc::invalid_argument, source + ": off (AWS_EC2_METADATA_DISABLED)");
+    imds_session s;
+    s.base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if (s.base.empty()) {
+        std::string mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+        for (auto& c : mode) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (mode.empty() || mode == "ipv4") s.base = "http://169.254.169.254";
+        else if (mode == "ipv6") s.base = "http://[fd00:ec2::254]";
+        else throw error(errc::invalid_argument, source + ": AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6");
+    }
+    while (s.base.ends_with("/")) s.base.pop_back();
+    // IMDSv2: a session token first.
+    fetch_request req;
+    req.verb = http::verb::put;
+    req.url = s.base + "/latest/api/token";
+    req.timeout = imds_timeout;
+    req.allow_plain_http = true;
+    req.headers.emplace_back("X-aws-ec2-metadata-token-ttl-seconds", std::string(imds_token_ttl));
+    const fetch_response r = co_await fetch_url(source, std::move(req));
+    if (r.status == 200) {
+        s.token = trimmed(r.body);
+        if (s.token.empty()) throw error(errc::protocol_error, source + ": the session token is empty");
+        for (const char c : s.token)
+            if (c < 0x21 || c > 0x7e) throw error(errc::protocol_error, source + ": the session token is not printable");
+    } else if (r.status == 403 || r.status == 404 || r.status == 405) {
+        if (env_true("AWS_EC2_METADATA_V1_DISABLED"))
+            throw error(errc::auth_failed, source + ": the token request was refused (HTTP " + std::to_string(r.status) +
+                                               ") and IMDSv1 is off (AWS_EC2_METADATA_V1_DISABLED)");
+        // IMDSv1: the same requests without a token.
+    } else {
+        throw error(r.status >= 500 ? errc::service_error : errc::protocol_error,
+                    source + ": the token request answered HTTP " + std::to_string(r.status));
+    }
+    co_return s;
+}
+
+// A GET of `path` in the session; 404 is `missing` (invalid_argument).
+boost::asio::awaitable<fetch_response> imds_get(std::string source, imds_session s, std::string path,
+                                                std::string missing) {
+    fetch_request req;
+    req.url = s.base + path;
+    req.timeout = imds_timeout;
+    req.allow_plain_http = true;
+    if (!s.token.empty()) req.headers.emplace_back("X-aws-ec2-metadata-token", s.token);
+    fetch_response r = co_await fetch_url(source, std::move(req));
+    if (r.status == 404) throw error(errc::invalid_argument, source + ": " + missing + " (HTTP 404)");
+    if (r.status == 401 || r.status == 403)
+        throw error(errc::auth_failed, source + ": the request was refused (HTTP " + std::to_string(r.status) + ")");
+    if (r.status != 200)
+        throw error(r.status >= 500 ? errc::service_error : errc::protocol_error,
+                    source + ": answered HTTP " + std::to_string(r.status));
+    co_return r;
+}
+
 class imds_provider final : public aws_credentials_provider {
 public:
     boost::asio::awaitable<aws_credentials> fetch() override {
         const std::string source = name();
-        if (env_true("AWS_EC2_METADATA_DISABLED"))
-            throw error(errc::invalid_argument, source + ": off (AWS_EC2_METADATA_DISABLED)");
-        std::string base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-        if (base.empty()) {
-            std::string mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-            for (auto& c : mode) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if (mode.empty() || mode == "ipv4") base = "http://169.254.169.254";
-            else if (mode == "ipv6") base = "http://[fd00:ec2::254]";
-            else throw error(errc::invalid_argument, source + ": AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6");
-        }
-        while (base.ends_with("/")) base.pop_back();
-
-        // IMDSv2: a session token first.
-        std::string token;
-        {
-            fetch_request req;
-            req.verb = http::verb::put;
-            req.url = base + "/latest/api/token";
-            req.timeout = imds_timeout;
-            req.allow_plain_http = true;
-            req.headers.emplace_back("X-aws-ec2-metadata-token-ttl-seconds", std::string(imds_token_ttl));
-            const fetch_response r = co_await fetch_url(source, std::move(req));
-            if (r.status == 200) {
-                token = trimmed(r.body);
-                for (const char c : token)
-                    if (c < 0x21 || c > 0x7e) throw error(errc::protocol_error, source + ": the session token is not printable");
-            } else if (r.status == 403 || r.status == 404 || r.status == 405) {
-                if (env_true("AWS_EC2_METADATA_V1_DISABLED"))
-                    throw error(errc::auth_failed, source + ": the token request was refused (HTTP " +
-                                                       std::to_string(r.status) +
-                                                       ") and IMDSv1 is off (AWS_EC2_METADATA_V1_DISABLED)");
-                // IMDSv1: the same requests without a token.
-            } else {
-                throw error(r.status >= 500 ? errc::service_error : errc::protocol_error,
-                            source + ": the token request answered HTTP " + std::to_string(r.status));
-            }
-        }
-        const auto get = [&](std::string path) -> boost::asio::awaitable<fetch_response> {
-            fetch_request req;
-            req.url = base + path;
-            req.timeout = imds_timeout;
-            req.allow_plain_http = true;
-            if (!token.empty()) req.headers.emplace_back("X-aws-ec2-metadata-token", token);
-            fetch_response r = co_await fetch_url(source, std::move(req));
-            if (r.status == 404)
-                throw error(errc::invalid_argument, source + ": the instance has no IAM role (HTTP 404)");
-            if (r.status == 401 || r.status == 403)
-                throw error(errc::auth_failed, source + ": the request was refused (HTTP " + std::to_string(r.status) + ")");
-            if (r.status != 200)
-                throw error(r.status >= 500 ? errc::service_error : errc::protocol_error,
-                            source + ": answered HTTP " + std::to_string(r.status));
-            co_return r;
-        };
-        const fetch_response roles = co_await get("/latest/meta-data/iam/security-credentials/");
+        const imds_session s = co_await imds_open(source);
+        const fetch_response roles =
+            co_await imds_get(source, s, "/latest/meta-data/iam/security-credentials/", "the instance has no IAM role");
         std::string role = trimmed(roles.body.substr(0, roles.body.find('\n')));
         if (role.empty() || role.find_first_of("/?#% \t") != std::string::npos)
             throw error(errc::protocol_error, source + ": the role name is empty or not a path segment");
-        const fetch_response creds = co_await get("/latest/meta-data/iam/security-credentials/" + role);
+        const fetch_response creds = co_await imds_get(source, s, "/latest/meta-data/iam/security-credentials/" + role,
+                                                       "the instance's role has no credentials");
         co_return credentials_from_json(source, creds.body, "Token");
     }
     std::string name() const override { return "instance metadata"; }
@@ -591,6 +603,18 @@ std::shared_ptr<aws_credentials_provider> aws_instance_metadata_credentials() {
 }
 std::shared_ptr<aws_credentials_provider> aws_default_credentials_chain() {
     return std::make_shared<detail::default_chain>();
+}
+
+boost::asio::awaitable<std::string> aws_instance_metadata_region() {
+    const std::string source = "instance metadata";
+    const detail::imds_session s = co_await detail::imds_open(source);
+    const detail::fetch_response r =
+        co_await detail::imds_get(source, s, "/latest/meta-data/placement/region", "no region");
+    const std::string region = detail::trimmed(r.body);
+    if (region.empty() || region.size() > 64 ||
+        region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+        throw error(errc::protocol_error, source + ": the region is not a region name");
+    co_return region;
 }
 
 } // namespace sds

@@ -345,6 +345,10 @@ TEST_CASE("credentials: instance metadata, IMDSv2, and IMDSv1 only where allowed
         round_trip(sds::dynamodb_config::from_env(), "imdsv2");
         CHECK(server.stat("imds_token") == 1);
         CHECK(server.stat("imds_credentials") == 1);
+        // The instance's region, for a program without AWS_REGION.
+        asio::io_context io;
+        CHECK(await_on(io, sds::aws_instance_metadata_region()) == "us-east-1");
+        CHECK(server.stat("imds_region") == 1);
     }
     {
         credentials_server server({"--imds", "v1only"});  // the token request is refused
