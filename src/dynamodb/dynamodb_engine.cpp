@@ -406,7 +406,11 @@ private:
         std::optional<sigv4::credentials> fetched;
         if (credentials_) {
             aws_credentials c = co_await credentials_->get(deadline);
-            fetched.emplace(std::move(c.access_key_id), std::move(c.secret_access_key), std::move(c.session_token));
+            sigv4::credentials signing;
+            signing.access_key_id = std::move(c.access_key_id);
+            signing.secret_access_key = std::move(c.secret_access_key);
+            signing.session_token = std::move(c.session_token);
+            fetched = std::move(signing);
         } else if (config_.credentials.access_key_id.empty() || config_.credentials.secret_access_key.empty()) {
             throw error(errc::invalid_argument,
                         "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
