@@ -111,7 +111,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                   : sigv4::canonical_request(req, creds, params);
     if (stage1.text != signed_once.canonical_request || stage1.signed_headers != signed_once.signed_headers)
         finding("stage 1 gives another canonical request than the whole chain");
-    for (const auto& f : signed_once.fields)
-        if (f.value.find(secret) != std::string::npos) finding("the secret appears in a signed field");
+    // (A session token that holds the secret's text is sent as it is: the
+    // secret's text is then in the token's field by the input's doing.)
+    if (token.find(secret) == std::string::npos)
+        for (const auto& f : signed_once.fields)
+            if (f.value.find(secret) != std::string::npos) finding("the secret appears in a signed field");
     return 0;
 }
