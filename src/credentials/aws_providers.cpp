@@ -3,6 +3,7 @@
 
 #include "credentials/http_fetch.hpp"
 #include "credentials/shared_files.hpp"
+#include "credentials/text.hpp"
 
 #include <sds/credentials.hpp>
 #include <sds/error.hpp>
@@ -35,10 +36,7 @@ constexpr std::string_view imds_token_ttl = "21600";  // six hours, the SDKs' de
 constexpr std::string_view container_host = "169.254.170.2";
 constexpr int max_profile_depth = 8;  // role chains: source_profile hops
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? std::string(v) : std::string();
-}
+std::string env(const char* name) { return env_value(name); }
 
 bool env_true(const char* name) {
     std::string v = env(name);
@@ -55,11 +53,6 @@ std::string read_file(const std::string& source, const std::string& what, const 
     return text.str();
 }
 
-std::string trimmed(std::string s) {
-    const auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) return {};
-    return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 } // namespace
 

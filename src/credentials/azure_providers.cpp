@@ -1,5 +1,6 @@
 // The Entra ID token sources for Azure Storage (include/sds/credentials.hpp).
 #include "credentials/http_fetch.hpp"
+#include "credentials/text.hpp"
 
 #include <sds/credentials.hpp>
 #include <sds/error.hpp>
@@ -28,16 +29,7 @@ constexpr auto token_timeout = 10000ms;
 constexpr auto imds_timeout = 1000ms;
 constexpr auto app_service_timeout = 3000ms;
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? std::string(v) : std::string();
-}
-
-std::string trimmed(std::string s) {
-    const auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) return {};
-    return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
+std::string env(const char* name) { return env_value(name); }
 
 std::string read_token_file(const std::string& source, const std::string& path) {
     std::ifstream in(path, std::ios::binary);

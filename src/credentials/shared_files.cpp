@@ -1,4 +1,5 @@
 #include "credentials/shared_files.hpp"
+#include "credentials/text.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -9,16 +10,7 @@
 namespace sds::detail {
 namespace {
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? std::string(v) : std::string();
-}
-
-std::string trim(const std::string& s) {
-    const auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos) return {};
-    return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
+std::string env(const char* name) { return env_value(name); }
 
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -52,7 +44,7 @@ std::map<std::string, profile_values> parse_ini(const std::string& text) {
     std::istringstream in(text);
     for (std::string raw; std::getline(in, raw);) {
         if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-        const std::string line = trim(raw);
+        const std::string line = trimmed(raw);
         if (line.empty() || line[0] == '#' || line[0] == ';') continue;
         const bool indented = raw[0] == ' ' || raw[0] == '\t';
         if (line.front() == '[') {
@@ -61,14 +53,14 @@ std::map<std::string, profile_values> parse_ini(const std::string& text) {
                 current = nullptr;
                 continue;
             }
-            current = &sections[trim(line.substr(1, close - 1))];
+            current = &sections[trimmed(line.substr(1, close - 1))];
             parent.clear();
             continue;
         }
         const auto eq = line.find('=');
         if (!current || eq == std::string::npos) continue;
-        const std::string key = lower(trim(line.substr(0, eq)));
-        const std::string value = trim(line.substr(eq + 1));
+        const std::string key = lower(trimmed(line.substr(0, eq)));
+        const std::string value = trimmed(line.substr(eq + 1));
         if (indented && !parent.empty()) {
             current->values[parent + "." + key] = value;
             continue;
@@ -92,9 +84,9 @@ shared_files shared_files::parse(const std::string& credentials_text, const std:
     for (auto& [header, values] : parse_ini(config_text)) {
         std::string name = header;
         if (header.starts_with("profile ") || header.starts_with("profile\t")) {
-            name = trim(header.substr(8));
+            name = trimmed(header.substr(8));
         } else if (header.starts_with("services ")) {
-            f.services_[trim(header.substr(9))] = values;
+            f.services_[trimmed(header.substr(9))] = values;
             continue;
         } else if (header != "default") {
             continue;  // sso-session and other kinds
