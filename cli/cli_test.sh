@@ -6,7 +6,9 @@
 #   cli_test.sh PATH/TO/sds
 #
 # Expects the environment scripts/emulators.sh prints (AWS_ACCESS_KEY_ID,
-# AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB). Tables are
+# AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, and the Azure
+# variables of the CTest fixture); starts tests/integration/credentials_server.mjs
+# itself for the runs through the credential chains. Tables are
 # named after the process id, so runs can share an emulator; they are deleted
 # on the way out. Prints "N passed, M failed"; exits 1 if anything failed.
 set -uo pipefail
@@ -28,9 +30,14 @@ azure_table=sdsclitest$$
 tmp=$(mktemp -d)
 
 listener_pid=
+credentials_pid=
+tls_table=sdsclitls$$
 
 clean_up() {
     [[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null
+    [[ -n $credentials_pid ]] && kill "$credentials_pid" 2>/dev/null
+    [[ -n ${SDS_AZURITE_TLS_URL:-} ]] && SDS_AZURE_TABLE_ENDPOINT=$SDS_AZURITE_TLS_URL SSL_CERT_FILE=${SDS_AZURITE_CA_FILE:-} \
+        "$sds" --engine azure delete-table "$tls_table" >/dev/null 2>&1
     "$sds" delete-table "$table" >/dev/null 2>&1
     "$sds" delete-table "$on_demand_table" >/dev/null 2>&1
     "$sds" --engine azure delete-table "$azure_table" >/dev/null 2>&1
@@ -349,12 +356,13 @@ aws_token='IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHsdsCLItoken+never/pri
 azure_key='xdcUhPjPm/S3b0eQRzCAS54yJanxM7XeoWj04oUfBy/MAPyqfKYgYXF6SOUuKaP6N5qVP6pok+MuxaJ7lF5gXw=='
 sas_sig='pU3KGCUwux1tEyze1iN7LtkeP3IfyxlxF0SU1kk8nVw='
 sas_token="sv=2019-02-02&ss=t&srt=sco&sp=rwdlacu&se=2030-01-01T00:00:00Z&spr=https&sig=${sas_sig//=/%3D}"
-# no_secret: none of the secrets above appears in the last run's standard
-# output or error: raw, in hex of either case, in base64 at any alignment,
-# URL-encoded, or (for the base64 ones) as their bytes.
+# no_secret [SECRET...]: none of the secrets above (nor the SECRETs) appears
+# in the last run's standard output or error: raw, in hex of either case, in
+# base64 at any alignment, URL-encoded, or (for the base64 ones) as their
+# bytes.
 no_secret() {
     local found
-    if found=$(node - "$tmp/out" "$tmp/err" "$aws_secret" "$aws_token" "$azure_key" "$sas_sig" "$sas_token" <<'EOF'
+    if found=$(node - "$tmp/out" "$tmp/err" "$aws_secret" "$aws_token" "$azure_key" "$sas_sig" "$sas_token" "$@" <<'EOF'
 const fs = require("fs");
 const [out, err, ...secrets] = process.argv.slice(2);
 const text = Buffer.concat([fs.readFileSync(out), fs.readFileSync(err)]);
@@ -415,7 +423,13 @@ AZURE_STORAGE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$azure_
 expect "an Azure connection string with a key that is not base64 exits 2" 2 ""
 no_secret
 AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN=$sas_token sds --engine azure get "$azure_table" k
-expect "a SAS Azurite refuses exits 3" 3 ""
+expect "a SAS over plain http exits 2" 2 ""
+expect_stderr "  and says it goes over https only" "^sds: invalid_argument: .*a SAS is sent over https only"
+no_secret
+AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN=$sas_token SDS_AZURE_TABLE_ENDPOINT=$SDS_AZURITE_TLS_URL \
+    SSL_CERT_FILE=$SDS_AZURITE_CA_FILE sds --engine azure get "$azure_table" k
+expect "a SAS Azurite refuses (over https, its CA in SSL_CERT_FILE) exits 3" 3 ""
+expect_stderr "  and says auth_failed" "^sds: auth_failed: "
 no_secret
 AZURE_STORAGE_KEY= AZURE_STORAGE_SAS_TOKEN="$sas_token x" sds --engine azure get "$azure_table" k
 expect "a SAS with a blank exits 2" 2 ""
@@ -424,6 +438,91 @@ no_secret
 sds --engine azure --endpoint "$SDS_AZURE_TABLE_ENDPOINT?$sas_token" get "$azure_table" k
 expect "an Azure endpoint with a SAS in its query exits 2" 2 ""
 no_secret
+
+echo "# credentials through the default chains"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+container_token='sds-cli-container-token-never-printed'
+client_secret='sds-cli-entra-client-secret-never-printed'
+web_identity_token='sds-cli-web-identity-token-never-printed'
+node "$repo/tests/integration/credentials_server.mjs" --port 0 \
+    --issuer-secret "${SDS_TEST_ISSUER_SECRET:-sds-test-issuer}" \
+    --static-access-key-id "$AWS_ACCESS_KEY_ID" --static-secret-access-key "$AWS_SECRET_ACCESS_KEY" \
+    --container-token "$container_token" --entra-client-secret "$client_secret" \
+    --web-identity-token "$web_identity_token" >"$tmp/credentials.out" 2>"$tmp/credentials.err" &
+credentials_pid=$!
+credentials_url=
+for _ in $(seq 100); do
+    if port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$tmp/credentials.out" 2>/dev/null); then
+        credentials_url=http://${port#listening on }
+        break
+    fi
+    sleep 0.1
+done
+[[ -n $credentials_url ]] || fail "the credentials server starts" "$(cat "$tmp/credentials.err")"
+printf '[cli]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" \
+    >"$tmp/aws-credentials"
+printf '[profile cli]\nregion = %s\nendpoint_url = %s\n' "$AWS_REGION" "$AWS_ENDPOINT_URL_DYNAMODB" >"$tmp/aws-config"
+printf '%s\n' "$web_identity_token" >"$tmp/web-identity-token"
+gateway=$AWS_ENDPOINT_URL_DYNAMODB
+
+# chain NAME=VALUE... -- ARGS...: runs the tool as `sds` does, with no
+# credentials, region, endpoint or profile in its environment but the
+# NAME=VALUEs given.
+chain() {
+    local -a given=()
+    while [[ $1 != -- ]]; do given+=("$1"); shift; done
+    shift
+    status=0
+    timeout 120 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_REGION \
+        -u AWS_DEFAULT_REGION -u AWS_ENDPOINT_URL_DYNAMODB -u AWS_ENDPOINT_URL -u AWS_PROFILE \
+        -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_KEY -u AZURE_STORAGE_SAS_TOKEN \
+        AWS_SHARED_CREDENTIALS_FILE=/nonexistent/sds/credentials AWS_CONFIG_FILE=/nonexistent/sds/config \
+        AWS_EC2_METADATA_DISABLED=true "${given[@]}" "$sds" "$@" >"$tmp/out" 2>"$tmp/err" || status=$?
+}
+chain AWS_PROFILE=cli AWS_SHARED_CREDENTIALS_FILE="$tmp/aws-credentials" AWS_CONFIG_FILE="$tmp/aws-config" -- \
+    get "$table" dashes
+expect "a profile's keys, region and endpoint_url (AWS_PROFILE)" 0 $'--not-a-flag\n'
+chain AWS_CONTAINER_CREDENTIALS_FULL_URI="$credentials_url/ecs/credentials" \
+    AWS_CONTAINER_AUTHORIZATION_TOKEN="$container_token" AWS_REGION=us-east-1 AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- \
+    get "$table" dashes
+expect "the container endpoint's credentials" 0 $'--not-a-flag\n'
+no_secret "$container_token"
+chain AWS_CONTAINER_CREDENTIALS_FULL_URI="$credentials_url/ecs/credentials" \
+    AWS_CONTAINER_AUTHORIZATION_TOKEN="$container_token-wrong" AWS_REGION=us-east-1 AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- \
+    get "$table" dashes
+expect "a container token the endpoint refuses exits 3" 3 ""
+expect_stderr "  and says auth_failed, naming the source" "^sds: auth_failed: container credentials: "
+no_secret "$container_token" "$container_token-wrong"
+chain AWS_WEB_IDENTITY_TOKEN_FILE="$tmp/web-identity-token" AWS_ROLE_ARN=arn:aws:iam::123456789012:role/sds-cli \
+    AWS_ENDPOINT_URL_STS="$credentials_url" AWS_REGION=us-east-1 AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- \
+    set "$table" chained "through web identity"
+expect "web identity (AWS_WEB_IDENTITY_TOKEN_FILE) set" 0 ""
+no_secret "$web_identity_token"
+sds get "$table" chained
+expect "  and the value is there" 0 $'through web identity\n'
+chain AWS_EC2_METADATA_DISABLED=false AWS_EC2_METADATA_SERVICE_ENDPOINT="$credentials_url" AWS_REGION=us-east-1 \
+    AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- get "$table" chained
+expect "instance metadata (IMDSv2)" 0 $'through web identity\n'
+chain AWS_REGION=us-east-1 AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- get "$table" dashes
+expect "no credentials anywhere exits 2" 2 ""
+expect_stderr "  and says what to set" "^sds: invalid_argument: no AWS credentials: set AWS_ACCESS_KEY_ID"
+azure_chain=(AZURE_STORAGE_ACCOUNT=devstoreaccount1 SDS_AZURE_TABLE_ENDPOINT="$SDS_AZURITE_TLS_URL"
+    SSL_CERT_FILE="$SDS_AZURITE_CA_FILE" AZURE_TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47
+    AZURE_CLIENT_ID=sds-cli-client AZURE_AUTHORITY_HOST="$credentials_url")
+chain "${azure_chain[@]}" AZURE_CLIENT_SECRET="$client_secret" -- --engine azure create-table "$tls_table"
+expect "Entra ID tokens from a client secret: azure create-table over https" 0 ""
+chain "${azure_chain[@]}" AZURE_CLIENT_SECRET="$client_secret" -- --engine azure incr "$tls_table" hits --amount 7
+expect "  incr" 0 $'7\n'
+no_secret "$client_secret"
+chain "${azure_chain[@]}" AZURE_CLIENT_SECRET="$client_secret-wrong" -- --engine azure count "$tls_table" hits
+expect "a client secret Entra ID refuses exits 3" 3 ""
+expect_stderr "  and says auth_failed" "^sds: auth_failed: "
+no_secret "$client_secret" "$client_secret-wrong"
+chain "${azure_chain[@]}" AZURE_CLIENT_SECRET="$client_secret" -- --engine azure delete-table "$tls_table"
+expect "  delete-table" 0 ""
+kill "$credentials_pid" 2>/dev/null
+wait "$credentials_pid" 2>/dev/null
+credentials_pid=
 
 echo "# clean-up"
 sds delete-table "$table"

@@ -37,9 +37,15 @@ options:
   --help           print this help
   --               ends the options (for a VALUE that starts with "--")
 
-Credentials: dynamodb from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-AWS_SESSION_TOKEN; azure from AZURE_STORAGE_CONNECTION_STRING, else
-AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN.
+Credentials: dynamodb from AWS's default chain, as the AWS CLI finds them:
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else
+the AWS_PROFILE profile of ~/.aws/credentials and ~/.aws/config, else web
+identity, the container endpoint or instance metadata; AWS_REGION or the
+profile's region. azure from AZURE_STORAGE_CONNECTION_STRING, else
+AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN
+(https only), else with Entra ID tokens (AZURE_TENANT_ID, AZURE_CLIENT_ID
+and AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, else a managed
+identity). https endpoints trust the system's CA store (SSL_CERT_FILE).
 Table names containing '%' are UTC strftime patterns.
 
 Exit status: 0 ok, 1 not found, 2 usage or invalid argument,

@@ -25,6 +25,9 @@ struct azure_table_config {
     std::string endpoint;
     /// A shared access signature (the query string, without '?'). When set,
     /// it is appended to every request and no Authorization header is sent.
+    /// Like a password, it is sent over https only, unless
+    /// http.allow_plain_http is set (an emulator on plain http); otherwise the
+    /// datastore's constructor throws errc::invalid_argument.
     std::string sas_token;
     /// Entra ID bearer tokens (<sds/credentials.hpp>), used when there is
     /// neither an account key nor a SAS. HTTPS endpoints only.

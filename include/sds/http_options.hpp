@@ -33,7 +33,9 @@ struct http_options {
     /// their signatures would cross the network in clear, and the
     /// datastore's constructor throws errc::invalid_argument. Set this to
     /// reach a plain-HTTP endpoint elsewhere on purpose (DynamoDB Local on
-    /// another host, say).
+    /// another host, say). An Azure SAS, which authorizes whoever holds it,
+    /// goes over plain http only with this set, loopback included; Entra ID
+    /// bearer tokens never do.
     bool allow_plain_http = false;
     tls_options tls;
 };

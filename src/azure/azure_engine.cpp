@@ -198,6 +198,13 @@ public:
         }
         if (config_.max_concurrent_reads == 0)
             throw error(errc::invalid_argument, "azure_table_config.max_concurrent_reads must be at least 1");
+        // A SAS authorizes whoever holds it, like a bearer token: over plain
+        // http (even to an emulator on loopback) only when the configuration
+        // says so.
+        if (!config_.sas_token.empty() && !transport_->target().tls && !config_.http.allow_plain_http)
+            throw error(errc::invalid_argument, "azure_table_config: a SAS is sent over https only, unless "
+                                                "http.allow_plain_http is set; the endpoint is " +
+                                                    transport_->target().origin());
         if (!key_ && config_.sas_token.empty() && config_.token_credential) {
             // A bearer token authorizes whoever holds it: never in clear.
             if (!transport_->target().tls)

@@ -156,6 +156,7 @@ TEST_CASE("with a SAS token every URL carries it and no Authorization is sent", 
     harness h;
     h.config.account_key.clear();
     h.config.sas_token = "sv=2019-02-02&sp=raud&sig=abc%3D";
+    h.config.http.allow_plain_http = true;  // the fake endpoint is plain http
     h.respond(200, R"({"value":[]})");
     h.respond(204);
     test::run([&](auto&) { return h.db().list_tables({}); });
@@ -787,10 +788,36 @@ TEST_CASE("max_write_conflicts bounds the writes a counter update may lose", "[a
 TEST_CASE("with both a key and a SAS, the SAS authorizes and no Authorization is sent", "[azure]") {
     harness h;
     h.config.sas_token = "sv=2019-02-02&sig=abc";
+    h.config.http.allow_plain_http = true;
     h.respond(204);
     test::run([&](auto&) { return h.db().put(table, "k", value{value::kind::text, "v"}, {}); });
     CHECK(header(h.request(0), "Authorization").empty());
     CHECK(std::string(h.request(0).target()).find("sig=abc") != std::string::npos);
+}
+
+TEST_CASE("a SAS over plain http is refused when the datastore is made, loopback included, unless allowed",
+          "[azure]") {
+    for (const bool with_key : {false, true}) {
+        INFO("with the key too: " << with_key);
+        harness h;
+        if (!with_key) h.config.account_key.clear();
+        h.config.sas_token = "sv=2019-02-02&sp=raud&sig=abc%3D";
+        const auto e = expect_error([&] { h.engine_ptr(); });
+        CHECK(e.condition() == errc::invalid_argument);
+        CHECK(std::string(e.what()).find("a SAS is sent over https only, unless http.allow_plain_http is set; the "
+                                         "endpoint is http://127.0.0.1:10002") != std::string::npos);
+        CHECK(std::string(e.what()).find("sig=") == std::string::npos);
+        CHECK(h.sent() == 0);
+    }
+    // Over https the same SAS is fine.
+    harness tls;
+    tls.fake = std::make_shared<fake_transport>("https://myaccount.table.core.windows.net");
+    tls.config.account_name = "myaccount";
+    tls.config.account_key.clear();
+    tls.config.sas_token = "sv=2019-02-02&sp=raud&sig=abc%3D";
+    tls.respond(204);
+    test::run([&](auto&) { return tls.db().remove(table, "k", {}); });
+    CHECK(std::string(tls.request(0).target()) == "/tbl(PartitionKey='k',RowKey='')?sv=2019-02-02&sp=raud&sig=abc%3D");
 }
 
 // ---------------------------------------------------------------- Entra ID tokens

@@ -631,6 +631,8 @@ std::vector<config_case<sds::azure_table_config>> bad_azure_configs() {
         {"a SAS with a non-ASCII byte", [](C& c) { c.sas_token = "sv=2019-02-02&sig=\xC3\xA9"; },
          "azure_table_config.sas_token|query"},
         {"a SAS starting with '?'", [](C& c) { c.sas_token = "?sv=2019-02-02&sig=abc"; }, "azure_table_config.sas_token|'?'"},
+        {"a SAS over plain http", [](C& c) { c.sas_token = "sv=2019-02-02&sig=abc"; },
+         "a SAS is sent over https only|http.allow_plain_http"},
         {"no concurrent reads", [](C& c) { c.max_concurrent_reads = 0; }, "azure_table_config.max_concurrent_reads|at least 1"},
         {"no write conflicts allowed", [](C& c) { c.max_write_conflicts = 0; }, "azure_table_config.max_write_conflicts|at least 1"},
     };

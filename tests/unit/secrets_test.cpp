@@ -189,6 +189,7 @@ sds::azure_table_config azure_config_with_sas() {
     auto c = azure_config_with_key();
     c.account_key.clear();
     c.sas_token = sas_token;
+    c.http.allow_plain_http = true;  // the fake servers are plain http
     return c;
 }
 
