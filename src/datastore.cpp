@@ -299,6 +299,7 @@ dynamodb_config dynamodb_config::from_env() {
     if (auto r = env("AWS_REGION"); !r.empty()) c.region = r;
     else if (auto d = env("AWS_DEFAULT_REGION"); !d.empty()) c.region = d;
     else if (auto p = from_profile("region"); !p.empty()) c.region = p;
+    else c.region.clear();  // from instance metadata, unless an endpoint is named (below)
     if (auto e = env("AWS_ENDPOINT_URL_DYNAMODB"); !e.empty()) c.endpoint = e;
     else if (auto g = env("AWS_ENDPOINT_URL"); !g.empty()) c.endpoint = g;
     else {
@@ -307,6 +308,9 @@ dynamodb_config dynamodb_config::from_env() {
         if (auto s = section ? section->get("dynamodb.endpoint_url") : std::string(); !s.empty()) c.endpoint = s;
         else if (auto p = from_profile("endpoint_url"); !p.empty()) c.endpoint = p;
     }
+    // A named endpoint (DynamoDB Local, say) needs the region only to sign:
+    // us-east-1 as before, with no instance metadata to ask.
+    if (c.region.empty() && !c.endpoint.empty()) c.region = "us-east-1";
     return c;
 }
 

@@ -121,11 +121,40 @@ errc errc_for(std::string_view op, const call_result& r) {
 }
 
 
+std::string default_endpoint(const dynamodb_config& c);
+
 class dynamodb_engine final : public engine, public std::enable_shared_from_this<dynamodb_engine> {
 public:
-    dynamodb_engine(std::shared_ptr<transport> t, dynamodb_config config)
-        : transport_(std::move(t)), config_(std::move(config)), state_(config_.retry),
-          path_(transport_->target().path_prefix.empty() ? "/" : transport_->target().path_prefix + "/") {}
+    // `t` is the transport, or null when the endpoint is the region's and
+    // the region is not known yet: the transport is then made on `ex` once
+    // the region is.
+    dynamodb_engine(std::shared_ptr<transport> t, dynamodb_config config, boost::asio::any_io_executor ex = {})
+        : transport_(std::move(t)), config_(std::move(config)), state_(config_.retry), executor_(std::move(ex)) {
+        if (!config_.region.empty()) {
+            publish_route(config_.region);
+            return;
+        }
+        // The instance's region: fetched once, by the first operation, for
+        // every operation waiting on it.
+        region_ = refreshing_cache<found_region>::create(
+            []() -> asio::awaitable<found_region> {
+                std::optional<error> failed;
+                try {
+                    std::string name = co_await aws_instance_metadata_region();
+                    co_return found_region{std::move(name), std::nullopt};
+                } catch (const error& e) {
+                    failed = e;
+                }
+                std::string what = failed->what();
+                const std::string prefix = std::string(to_string(failed->condition())) + ": ";
+                if (what.starts_with(prefix)) what.erase(0, prefix.size());
+                throw error(failed->condition(),
+                            "no AWS region: set AWS_REGION, dynamodb_config.region or a profile's region, or run "
+                            "where instance metadata gives one (" + what + ")",
+                            failed->diag());
+            },
+            "instance metadata");
+    }
 
     const engine_limits& limits() const noexcept override { return dynamodb_limits; }
 
@@ -402,6 +431,7 @@ private:
     // Returns the 2xx answer.
     asio::awaitable<call_result> send(std::string_view op, std::string_view table, json::object body,
                                       deadline_t deadline, bool idempotent = true, bool retry_ambiguous = false) {
+        if (!routed_.load(std::memory_order_acquire)) co_await find_route(deadline);
         // Fixed credentials, or those of the provider (cached, shared).
         std::optional<sigv4::credentials> fetched;
         if (credentials_) {
@@ -435,7 +465,7 @@ private:
                                              {"Content-Type", content_type},
                                              {"X-Amz-Target", target}};
             sigv4::signing_params params;
-            params.region = config_.region;
+            params.region = signing_region_;
             params.service = service_name;
             params.time = now;
             const auto s = sigv4::sign_headers({"POST", path_, "", headers, r.body()},
@@ -918,9 +948,40 @@ private:
         }
     }
 
+    // The region from instance metadata, with nothing that expires.
+    struct found_region {
+        std::string name;
+        std::optional<std::chrono::system_clock::time_point> expiration;
+    };
+
+    // Where requests go and the region that signs them, set once: when the
+    // engine is made, or by the first operation once the region is known.
+    void publish_route(std::string region) {
+        if (!transport_) {
+            dynamodb_config c;
+            c.region = region;
+            transport_ = std::make_shared<pooled_transport>(executor_, endpoint::parse(default_endpoint(c)), config_.http);
+        }
+        path_ = transport_->target().path_prefix.empty() ? "/" : transport_->target().path_prefix + "/";
+        signing_region_ = std::move(region);
+        routed_.store(true, std::memory_order_release);
+    }
+
+    asio::awaitable<void> find_route(deadline_t deadline) {
+        const found_region region = co_await region_->get(deadline);
+        std::lock_guard lock(route_mutex_);
+        if (!routed_.load(std::memory_order_relaxed)) publish_route(region.name);
+    }
+
+    // Written once, before routed_ is set; read only after it is.
     std::shared_ptr<transport> transport_;
     dynamodb_config config_;
     endpoint_state state_;
+    boost::asio::any_io_executor executor_;
+    std::string signing_region_;
+    std::atomic<bool> routed_{false};
+    std::mutex route_mutex_;
+    std::shared_ptr<refreshing_cache<found_region>> region_;
     sigv4::signing_key_cache keys_;
     // The configured credentials in the signer's form, made once.
     sigv4::credentials signing_credentials_{config_.credentials.access_key_id, config_.credentials.secret_access_key,
@@ -961,11 +1022,12 @@ std::uint32_t dynamodb_crc32(std::string_view body) noexcept {
 }
 
 std::shared_ptr<engine> make_dynamodb_engine(std::shared_ptr<transport> t, dynamodb_config config) {
-    if (config.region.empty()) throw error(errc::invalid_argument, "region is empty");
     return std::make_shared<dynamodb_engine>(std::move(t), std::move(config));
 }
 
 std::shared_ptr<engine> make_dynamodb_engine(boost::asio::any_io_executor ex, dynamodb_config config) {
+    if (config.region.empty() && config.endpoint.empty())  // the region's endpoint, once instance metadata names it
+        return std::make_shared<dynamodb_engine>(nullptr, std::move(config), std::move(ex));
     auto ep = endpoint::parse(default_endpoint(config));
     auto t = std::make_shared<pooled_transport>(std::move(ex), std::move(ep), config.http);
     return make_dynamodb_engine(std::move(t), std::move(config));

@@ -15,6 +15,7 @@
 //        [--lifetime-s 900]            lifetime of issued credentials (fractions allowed; 0 = born expired)
 //        [--fault KIND:TARGET]         repeatable and/or comma-separated, see Faults
 //        [--imds v2|v1only|v2only]     default v2
+//        [--imds-region R]             the region IMDS names (default us-east-1)
 //        [--web-identity-token T]      the only WebIdentityToken STS accepts (default: any non-empty)
 //        [--role-arn ARN]              the only RoleArn STS accepts (default: any)
 //        [--container-token T]         the Authorization the container endpoint requires (default: none)
@@ -40,7 +41,7 @@
 //   GET /latest/meta-data/iam/security-credentials/sds-test-role
 //         {"Code":"Success","LastUpdated":ISO,"Type":"AWS-HMAC","AccessKeyId","SecretAccessKey",
 //          "Token","Expiration":ISO}   (another role name: 404)
-//   GET /latest/meta-data/placement/region                  "us-east-1"
+//   GET /latest/meta-data/placement/region                  --imds-region (default "us-east-1")
 //   The GETs need X-aws-ec2-metadata-token holding an unexpired token from the PUT (else 401),
 //   except with --imds v1only, where any or no token works. v2only is the same as v2.
 //   Other methods on these paths: 405; other paths under /latest/: 404.
@@ -240,6 +241,7 @@ function readConfig() {
                 "lifetime-s": { type: "string", default: "900" },
                 fault: { type: "string", multiple: true, default: [] },
                 imds: { type: "string", default: "v2" },
+                "imds-region": { type: "string", default: REGION },
                 "web-identity-token": { type: "string" },
                 "role-arn": { type: "string" },
                 "container-token": { type: "string" },
@@ -277,8 +279,10 @@ function readConfig() {
     } catch (e) {
         usage(e.message);
     }
+    if (!/^[a-z0-9-]+$/.test(values["imds-region"])) usage(`bad --imds-region ${values["imds-region"]}`);
     return {
         port,
+        imdsRegion: values["imds-region"],
         issuerSecret: values["issuer-secret"],
         staticAccessKeyId: values["static-access-key-id"] ?? null,
         staticSecretAccessKey: values["static-secret-access-key"] ?? null,
@@ -476,7 +480,7 @@ function handleImds(req, res, pathname) {
         return reject(res, route, 401, "text/plain", "Unauthorized\n", why);
     }
     if (route === "imds_roles") return text(200, ROLE_NAME);
-    if (route === "imds_region") return text(200, REGION);
+    if (route === "imds_region") return text(200, config.imdsRegion);
     const role = pathname.slice(CREDENTIALS_PATH.length + 1);
     if (role !== ROLE_NAME) return reject(res, route, 404, "text/plain", "Not Found\n", `no role '${role}'`);
     const creds = freshCredentials();

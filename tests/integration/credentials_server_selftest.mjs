@@ -973,7 +973,8 @@ async function commandLine() {
     const server = await startServer("server with command-line faults",
                                      ["--fault", "hang:sts", "--fault", "500:imds-creds,malformed:ecs", "--imds", "v1only",
                                       "--lifetime-s", "60", "--role-arn", ROLE_ARN, "--entra-lifetime-s=-30",
-                                      "--entra-audience", "https://devstoreaccount1.table.core.windows.net"]);
+                                      "--entra-audience", "https://devstoreaccount1.table.core.windows.net",
+                                      "--imds-region", "eu-west-3"]);
     const cfg = (await control(server, "GET", "config")).json;
     check("--fault repeated and comma-separated, --imds, --lifetime-s reach the config",
           show(cfg.faults) === show(["hang:sts", "500:imds-creds", "malformed:ecs"]) && cfg.imds === "v1only" &&
@@ -988,6 +989,8 @@ async function commandLine() {
           ecsR.text === '{"AccessKeyId": ' && sts.timeout,
           `${describe(put)} / ${describe(roles)} / ${describe(creds)} / ${describe(ecsR)} / ${describe(sts)}`);
     await control(server, "POST", "config", { faults: [] });
+    const regionR = await imdsGet(server, "placement/region");
+    check("--imds-region names the region", regionR.status === 200 && regionR.text === "eu-west-3", describe(regionR));
     const any = await webIdentity(server, { WebIdentityToken: "anything-at-all" });
     const lifetime = Date.parse(xmlText(any.text, "Expiration")) - Date.now();
     check("without --web-identity-token any token is accepted; --lifetime-s 60 applies",

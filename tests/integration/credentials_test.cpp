@@ -364,6 +364,77 @@ TEST_CASE("credentials: instance metadata, IMDSv2, and IMDSv1 only where allowed
     }
 }
 
+TEST_CASE("credentials: without a region, instance metadata names it, one fetch for concurrent operations",
+          "[integration][credentials]") {
+    const auto env_for = [](const credentials_server& server) {
+        auto env = clean_env();
+        env.unset("AWS_EC2_METADATA_DISABLED")
+            .set("AWS_EC2_METADATA_SERVICE_ENDPOINT", server.url())
+            .set("AWS_ACCESS_KEY_ID", static_key)
+            .set("AWS_SECRET_ACCESS_KEY", static_secret)
+            .unset("AWS_REGION")
+            .unset("AWS_DEFAULT_REGION");
+        return env;
+    };
+    {
+        credentials_server server;
+        auto env = env_for(server);
+        auto config = sds::dynamodb_config::from_env();
+        CHECK(config.region == "us-east-1");  // an endpoint is named (the gateway): the region only signs
+        config.region.clear();                // as on EC2 without AWS_REGION
+        asio::io_context io;
+        const std::string table = sds::test::dynamodb_target::table("cred_imdsregion");
+        {
+            sds::datastore db(io.get_executor(), config);
+            await_on(io, db.create_table(table));
+        }
+        CHECK(server.stat("imds_region") == 1);
+        // A fresh datastore, 50 operations at once before it knows its region.
+        sds::datastore db(io.get_executor(), config);
+        int done = 0;
+        std::vector<std::string> failures;
+        for (int i = 0; i < 50; ++i)
+            asio::co_spawn(io, db.set_data(table, "k" + std::to_string(i), std::string("v")), [&](std::exception_ptr e) {
+                ++done;
+                try {
+                    if (e) std::rethrow_exception(e);
+                } catch (const std::exception& x) {
+                    failures.push_back(x.what());
+                }
+            });
+        io.restart();
+        io.run();
+        CHECK(done == 50);
+        CHECK(failures.empty());
+        CHECK(server.stat("imds_region") == 2);
+        CHECK(server.stat("imds_token") == 2);
+        await_on(io, db.delete_table(table));
+    }
+    {
+        // The region the instance names is the one that signs: the gateway
+        // (us-east-1) refuses eu-west-3's signatures.
+        credentials_server server({"--imds-region", "eu-west-3"});
+        auto env = env_for(server);
+        auto config = sds::dynamodb_config::from_env();
+        config.region.clear();
+        const auto e = first_error(config);
+        INFO("message: " << e.what());
+        CHECK(e.condition() == sds::errc::auth_failed);
+        CHECK(std::string(e.what()).find("'eu-west-3'") != std::string::npos);
+        CHECK(server.stat("imds_region") == 1);
+    }
+    {
+        // Instance metadata that is off: the region error says what to set.
+        auto env = clean_env();
+        env.set("AWS_ACCESS_KEY_ID", static_key).set("AWS_SECRET_ACCESS_KEY", static_secret);
+        auto config = sds::dynamodb_config::from_env();
+        config.region.clear();
+        const auto e = first_error(config);
+        CHECK(e.condition() == sds::errc::invalid_argument);
+        CHECK(std::string(e.what()).find("no AWS region: set AWS_REGION") != std::string::npos);
+    }
+}
+
 TEST_CASE("credentials: a metadata endpoint that hangs, fails or lies gives a clear error within its timeout",
           "[integration][credentials]") {
     struct fault_case {

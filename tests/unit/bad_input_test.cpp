@@ -604,7 +604,6 @@ std::vector<config_case<sds::dynamodb_config>> bad_dynamodb_configs() {
          "session token|control character"},
         {"an access key id with '/'", [](C& c) { c.credentials.access_key_id = "AKID/X"; }, "access key id|character"},
         {"an access key id with a line break", [](C& c) { c.credentials.access_key_id = "AKID\n"; }, "access key id|character"},
-        {"an empty region", [](C& c) { c.region.clear(); }, "region is empty"},
         {"a region with '/'", [](C& c) { c.region = "eu/west-1"; }, "region|character"},
         {"a region with a space", [](C& c) { c.region = "eu west 1"; }, "region|character"},
         {"a default read capacity of 0", [](C& c) { c.default_read = 0; }, "dynamodb_config.default_read|at least 1"},

@@ -7,11 +7,15 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/system_executor.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 using sds::test::expect_error;
 
@@ -44,7 +48,8 @@ const std::map<std::string, std::optional<std::string>> all_unset{
     {"AWS_ACCESS_KEY_ID", std::nullopt},        {"AWS_SECRET_ACCESS_KEY", std::nullopt},
     {"AWS_SESSION_TOKEN", std::nullopt},        {"AWS_REGION", std::nullopt},
     {"AWS_DEFAULT_REGION", std::nullopt},       {"AWS_ENDPOINT_URL_DYNAMODB", std::nullopt},
-    {"AWS_ENDPOINT_URL", std::nullopt}};
+    {"AWS_ENDPOINT_URL", std::nullopt},         {"AWS_PROFILE", std::nullopt},
+    {"AWS_CONFIG_FILE", "/nonexistent/sds/config"}, {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sds/credentials"}};
 
 } // namespace
 
@@ -76,11 +81,85 @@ TEST_CASE("from_env falls back to AWS_DEFAULT_REGION and AWS_ENDPOINT_URL, then 
         CHECK(c.region == "ap-south-1");
         CHECK(c.endpoint == "http://127.0.0.1:9999");
     }
+    {
+        // A named endpoint needs the region only to sign.
+        auto vars = all_unset;
+        vars["AWS_ENDPOINT_URL_DYNAMODB"] = "http://127.0.0.1:8000";
+        scoped_env env(vars);
+        CHECK(sds::dynamodb_config::from_env().region == "us-east-1");
+    }
     scoped_env none(all_unset);
     const auto c = sds::dynamodb_config::from_env();
-    CHECK(c.region == "us-east-1");
+    CHECK(c.region.empty());  // the instance's, from instance metadata
     CHECK(c.endpoint.empty());
     CHECK(c.credentials.access_key_id.empty());
+    CHECK(c.credentials_provider);
+}
+
+TEST_CASE("without a region, operations ask instance metadata for it; when it is off they fail sending nothing",
+          "[config]") {
+    auto vars = all_unset;
+    vars["AWS_EC2_METADATA_DISABLED"] = "true";
+    scoped_env env(vars);
+    for (const bool named_endpoint : {false, true}) {
+        INFO("with an endpoint: " << named_endpoint);
+        // Nothing listens at the endpoint; no connection may be tried.
+        boost::asio::ip::tcp::acceptor listener(boost::asio::system_executor(), {boost::asio::ip::make_address("127.0.0.1"), 0});
+        boost::asio::io_context io;
+        sds::dynamodb_config c;
+        c.region.clear();
+        c.credentials = {"AKID", "secret", ""};
+        if (named_endpoint) c.endpoint = "http://127.0.0.1:" + std::to_string(listener.local_endpoint().port());
+        sds::datastore db(io.get_executor(), c);
+        std::vector<std::string> errors;
+        for (int i = 0; i < 3; ++i)
+            boost::asio::co_spawn(io, db.get_data("table", "k"), [&](std::exception_ptr e, std::optional<std::string>) {
+                try {
+                    if (e) std::rethrow_exception(e);
+                    errors.push_back("no error");
+                } catch (const sds::error& err) {
+                    CHECK(err.condition() == sds::errc::invalid_argument);
+                    errors.push_back(err.what());
+                }
+            });
+        io.run();
+        REQUIRE(errors.size() == 3u);
+        for (const auto& what : errors) {
+            CHECK(what.find("no AWS region: set AWS_REGION, dynamodb_config.region or a profile's region") !=
+                  std::string::npos);
+            CHECK(what.find("AWS_EC2_METADATA_DISABLED") != std::string::npos);
+        }
+        listener.non_blocking(true);
+        boost::system::error_code ec;
+        listener.accept(ec);
+        CHECK(ec == boost::asio::error::would_block);  // no connection came
+    }
+}
+
+TEST_CASE("without a region, an unreachable instance metadata endpoint is a network error naming the region",
+          "[config]") {
+    // A port nothing listens on.
+    std::string url;
+    {
+        boost::asio::ip::tcp::acceptor closed(boost::asio::system_executor(), {boost::asio::ip::make_address("127.0.0.1"), 0});
+        url = "http://127.0.0.1:" + std::to_string(closed.local_endpoint().port());
+    }
+    auto vars = all_unset;
+    vars["AWS_EC2_METADATA_DISABLED"] = std::nullopt;
+    vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = url;
+    scoped_env env(vars);
+    boost::asio::io_context io;
+    sds::dynamodb_config c;
+    c.region.clear();
+    c.endpoint = url;
+    c.credentials = {"AKID", "secret", ""};
+    sds::datastore db(io.get_executor(), c);
+    auto f = boost::asio::co_spawn(io, db.get_data("table", "k"), boost::asio::use_future);
+    io.run();
+    const auto e = expect_error([&] { f.get(); });
+    CHECK(e.condition() == sds::errc::network_error);
+    CHECK(std::string(e.what()).find("no AWS region") != std::string::npos);
+    CHECK(std::string(e.what()).find("instance metadata") != std::string::npos);
 }
 
 TEST_CASE("constructing a datastore opens nothing, and a malformed endpoint is refused at once", "[config]") {
