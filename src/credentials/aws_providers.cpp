@@ -148,11 +148,10 @@ aws_credentials credentials_from_sts(const std::string& source, std::string_view
         std::string what = source + ": STS " + std::string(action) + " answered HTTP " + std::to_string(r.status);
         if (!code.empty()) what += " " + code;
         // STS messages name roles and ARNs; one that quotes what was sent
-        // (the token) is withheld.
+        // (the token, as it is or as the form carried it) is withheld.
         if (!message.empty())
-            what += ": " + ((!withheld.empty() && message.find(withheld) != std::string::npos)
-                                ? std::string("(message withheld: it quotes the request)")
-                                : message.substr(0, 300));
+            what += ": " + (quotes(message, withheld) ? std::string("(message withheld: it quotes the request)")
+                                                      : message.substr(0, 300));
         throw error(kind, what);
     }
     if (!parsed) throw error(errc::protocol_error, source + ": STS " + std::string(action) + " answered with malformed XML");

@@ -27,7 +27,8 @@ aws_credentials credentials_from_json(const std::string& source, std::string_vie
 /// AssumeRoleWithWebIdentity): the XML result, or the error it holds
 /// (auth_failed for 4xx, service_error for 5xx). An answer over 64 KiB or
 /// nested deeper than 32 elements is a protocol_error unparsed. An error
-/// message that quotes `withheld` (the token sent) is left out.
+/// message that quotes `withheld` (the token sent), as it is or as the form
+/// carried it, is left out.
 aws_credentials credentials_from_sts(const std::string& source, std::string_view action, const fetch_response& r,
                                      std::string_view withheld = {});
 

@@ -71,10 +71,10 @@ azure_access_token token_from_answer(const std::string& source, const fetch_resp
             if (const auto* d = o->if_contains("error_description"); d && d->is_string()) {
                 std::string text(d->get_string());
                 text = text.substr(0, text.find_first_of("\r\n"));
-                // One that quotes what was sent (the secret, the assertion) is withheld.
-                what += ": " + ((!withheld.empty() && text.find(withheld) != std::string::npos)
-                                    ? std::string("(description withheld: it quotes the request)")
-                                    : text.substr(0, 300));
+                // One that quotes what was sent (the secret, the assertion, as
+                // they are or as the form carried them) is withheld.
+                what += ": " + (quotes(text, withheld) ? std::string("(description withheld: it quotes the request)")
+                                                       : text.substr(0, 300));
             }
         }
         throw error(r.status >= 500 ? errc::service_error : errc::auth_failed, what);

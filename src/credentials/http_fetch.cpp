@@ -10,6 +10,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/url/parse.hpp>
 
+#include <cctype>
 #include <optional>
 #include <strings.h>
 
@@ -36,6 +37,22 @@ std::string form_encode(std::string_view s) {
         }
     }
     return out;
+}
+
+bool quotes(std::string_view text, std::string_view secret) {
+    if (secret.empty()) return false;
+    if (text.find(secret) != std::string_view::npos) return true;
+    std::string encoded = form_encode(secret);
+    if (encoded.size() == secret.size()) return false;  // nothing to encode: the same text
+    if (text.find(encoded) != std::string_view::npos) return true;
+    // The same with lower-case hex digits (every '%' is followed by two).
+    for (std::size_t i = 0; i < encoded.size(); ++i) {
+        if (encoded[i] != '%') continue;
+        for (std::size_t d = i + 1; d <= i + 2; ++d)
+            encoded[d] = static_cast<char>(std::tolower(static_cast<unsigned char>(encoded[d])));
+        i += 2;
+    }
+    return text.find(encoded) != std::string_view::npos;
 }
 
 namespace {

@@ -124,10 +124,21 @@
 //              for the other IMDS routes
 //   (the 500 body is JSON {"error":"server_error",...} for the v2.0 and Azure IMDS routes,
 //   {"statusCode":500,...} for App Service)
+//   echo       HTTP 400 quoting the WHOLE request, as AWS quotes the canonical request in a
+//              SignatureDoesNotMatch: "The request was: METHOD TARGET HTTP/1.1; body: BODY;
+//              headers: Name: value; ..." (the target with its query, the body as received, every
+//              header as received; all on one line, line breaks in it written \r and \n; the body
+//              before the headers), in the route's own error format: IMDS text "Bad Request:
+//              <echo>\n"; ECS {"code":"InvalidRequest","message":<echo>}; STS's XML, Code
+//              InvalidParameterValue, <Message><echo></Message>; the v2.0 token endpoint's Entra
+//              error (invalid_request, AADSTS9002313) with the echo on the first line of its
+//              error_description; Azure IMDS {"error":"invalid_request","error_description":<echo>};
+//              App Service {"statusCode":400,"message":<echo>,"correlationId"}. For checking that
+//              a client never shows a secret it sent.
 // TARGET: imds (every AWS IMDS route, the token PUT included), imds-creds (only the GET of the
 // role's credentials), ecs, sts, entra (all three Entra routes: v2.0 token, Azure IMDS, App
 // Service), all. Faults apply before any check; the first listed that matches wins. Requests
-// still count in the stats.
+// still count in the stats (as faulted; a fault's answer is never counted as rejected).
 //
 // Control (no authentication; JSON):
 //   GET  /__control/stats   {imds_token, imds_roles, imds_credentials, imds_region, ecs,
@@ -169,7 +180,7 @@ const STS_VERSION = "2011-06-15";
 const MAX_SKEW_MS = 15 * 60 * 1000;
 const MAX_BODY_BYTES = 1024 * 1024;
 const IMDS_MODES = new Set(["v2", "v1only", "v2only"]);
-const FAULT_KINDS = new Set(["hang", "500", "malformed"]);
+const FAULT_KINDS = new Set(["hang", "500", "malformed", "echo"]);
 const FAULT_TARGETS = new Set(["imds", "imds-creds", "ecs", "sts", "entra", "all"]);
 const CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials";
 const STORAGE_RESOURCE = "https://storage.azure.com";
@@ -202,7 +213,7 @@ function parseFaults(spec) {
     return items.map((item) => {
         const [kind, target, extra] = item.split(":");
         if (extra !== undefined || !FAULT_KINDS.has(kind) || !FAULT_TARGETS.has(target))
-            throw new Error(`bad fault '${item}' (KIND:TARGET, KIND hang|500|malformed, ` +
+            throw new Error(`bad fault '${item}' (KIND:TARGET, KIND hang|500|malformed|echo, ` +
                             "TARGET imds|imds-creds|ecs|sts|entra|all)");
         return { kind, target };
     });
@@ -400,8 +411,25 @@ function faultFor(targets) {
     return settings.faults.find((f) => f.target === "all" || targets.includes(f.target));
 }
 
-/** Plays `fault` on `res`; `shape` gives the 500 and malformed bodies for the route. */
-function playFault(res, fault, shape) {
+/**
+ * The whole request on one line, as the echo fault quotes it: "The request was: METHOD TARGET
+ * HTTP/1.1; body: BODY; headers: Name: value; Name: value; ...". The body comes before the
+ * headers (a client that shows only the start of a long message still shows it); line breaks in
+ * it are written as \r and \n (a client that shows only a message's first line shows it all).
+ */
+function requestEcho(req, body) {
+    const headers = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    const text = `The request was: ${req.method} ${req.url} HTTP/${req.httpVersion}; body: ${body.toString("utf8")}; ` +
+                 `headers: ${headers.join("; ")}`;
+    return text.replace(/\r/g, "\\r").replace(/\n/g, "\\n");
+}
+
+/**
+ * Plays `fault` on `res` (the request `req` with its `body`); `shape` gives the route's 500,
+ * malformed and echo answers.
+ */
+function playFault(req, body, res, fault, shape) {
     stats.faulted++;
     if (fault.kind === "hang") {
         hanging.add(res);
@@ -409,25 +437,33 @@ function playFault(res, fault, shape) {
         return;
     }
     if (fault.kind === "500") return send(res, 500, shape.contentType, shape.error);
+    if (fault.kind === "echo") return send(res, 400, shape.contentType, shape.echo(requestEcho(req, body)));
     send(res, 200, shape.contentType, shape.malformed);
 }
 
-const IMDS_FAULT = { contentType: "text/plain", error: "Internal Server Error\n", malformed: "" };
-const IMDS_CREDS_FAULT = { contentType: "text/plain", error: "Internal Server Error\n",
-                           malformed: '{"Code":"Success","AccessKeyId": ' };
+const IMDS_FAULT = { contentType: "text/plain", error: "Internal Server Error\n", malformed: "",
+                     echo: (text) => `Bad Request: ${text}\n` };
+const IMDS_CREDS_FAULT = { ...IMDS_FAULT, malformed: '{"Code":"Success","AccessKeyId": ' };
 const ECS_FAULT = { contentType: "application/json",
                     error: '{"code":"InternalServerError","message":"credentials_server: injected fault"}',
-                    malformed: '{"AccessKeyId": ' };
+                    malformed: '{"AccessKeyId": ',
+                    echo: (text) => JSON.stringify({ code: "InvalidRequest", message: text }) };
 const ENTRA_FAULT = { contentType: "application/json; charset=utf-8",
                       error: '{"error":"server_error","error_description":"credentials_server: injected fault"}',
-                      malformed: '{"access_token": ' };
+                      malformed: '{"access_token": ',
+                      echo: (text) => JSON.stringify(entraErrorBody("invalid_request", 9002313,
+                                                                    `Invalid request. Request is malformed or invalid. ${text}`)) };
+const AZURE_IMDS_FAULT = { ...ENTRA_FAULT,
+                           echo: (text) => JSON.stringify({ error: "invalid_request", error_description: text }) };
 const APP_SERVICE_FAULT = { contentType: "application/json; charset=utf-8",
                             error: '{"statusCode":500,"message":"credentials_server: injected fault"}',
-                            malformed: '{"access_token": ' };
+                            malformed: '{"access_token": ',
+                            echo: (text) => JSON.stringify({ statusCode: 400, message: text, correlationId: crypto.randomUUID() }) };
 const stsFault = (action) => ({
     contentType: "text/xml",
     error: stsErrorXml("Receiver", "InternalFailure", "credentials_server: injected fault"),
     malformed: `<${action === "AssumeRole" ? "AssumeRoleResponse" : "AssumeRoleWithWebIdentityResponse"}><oops`,
+    echo: (text) => stsErrorXml("Sender", "InvalidParameterValue", text),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -439,7 +475,7 @@ function validImdsToken(token) {
     return expiry !== undefined && expiry > Date.now();
 }
 
-function handleImds(req, res, pathname) {
+function handleImds(req, res, pathname, body) {
     let route;
     let shape = IMDS_FAULT;
     const targets = ["imds"];
@@ -453,7 +489,7 @@ function handleImds(req, res, pathname) {
     else route = "other";
     stats[route]++;
     const fault = faultFor(targets);
-    if (fault) return playFault(res, fault, shape);
+    if (fault) return playFault(req, body, res, fault, shape);
     const text = (status, body, headers) => send(res, status, "text/plain", body, headers);
     if (route === "other") return reject(res, "imds", 404, "text/plain", "Not Found\n", `no such path ${pathname}`);
 
@@ -498,10 +534,10 @@ function handleImds(req, res, pathname) {
 // ---------------------------------------------------------------------------------------------
 // Container endpoint
 
-function handleEcs(req, res) {
+function handleEcs(req, res, body) {
     stats.ecs++;
     const fault = faultFor(["ecs"]);
-    if (fault) return playFault(res, fault, ECS_FAULT);
+    if (fault) return playFault(req, body, res, fault, ECS_FAULT);
     if (req.method !== "GET")
         return reject(res, "ecs", 405, "application/json",
                       JSON.stringify({ code: "MethodNotAllowed", message: `method ${req.method} not allowed` }),
@@ -622,7 +658,7 @@ async function handleSts(req, res, url, body) {
     if (params.get("RoleSessionName") !== null) stats.last_session_name = params.get("RoleSessionName");
     if (params.get("RoleArn") !== null) stats.last_role_arn = params.get("RoleArn");
     const fault = faultFor(["sts"]);
-    if (fault) return playFault(res, fault, stsFault(action));
+    if (fault) return playFault(req, body, res, fault, stsFault(action));
     try {
         if (req.method !== "POST" && req.method !== "GET")
             throw new StsError(405, "InvalidAction", `method ${req.method} is not supported`);
@@ -666,12 +702,12 @@ function entraToken({ tenantId, clientId, objectId = guidFrom(`oid:${clientId}`)
 /** Entra's timestamp format: "2024-02-29 23:59:59Z". */
 const entraTimestamp = () => isoSeconds(new Date()).replace("T", " ");
 
-/** Sends Entra's JSON error {error, error_description, error_codes, timestamp, ...} (a rejection). */
-function entraError(res, route, status, error, code, message) {
+/** Entra's JSON error {error, error_description, error_codes, timestamp, ...}. */
+function entraErrorBody(error, code, message) {
     const traceId = crypto.randomUUID();
     const correlationId = crypto.randomUUID();
     const timestamp = entraTimestamp();
-    const body = {
+    return {
         error,
         error_description: `AADSTS${code}: ${message}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}` +
                            `\r\nTimestamp: ${timestamp}`,
@@ -681,7 +717,12 @@ function entraError(res, route, status, error, code, message) {
         correlation_id: correlationId,
         error_uri: `https://login.microsoftonline.com/error?code=${code}`,
     };
-    reject(res, route, status, "application/json; charset=utf-8", JSON.stringify(body), `${error} AADSTS${code}: ${message}`);
+}
+
+/** Sends Entra's JSON error (a rejection). */
+function entraError(res, route, status, error, code, message) {
+    reject(res, route, status, "application/json; charset=utf-8", JSON.stringify(entraErrorBody(error, code, message)),
+           `${error} AADSTS${code}: ${message}`);
 }
 
 /** The "iss" claim of a JWT, or null. */
@@ -705,7 +746,7 @@ function handleEntraToken(req, res, tenant, body) {
     const route = usesAssertion ? "entra_client_assertion" : "entra_client_secret";
     stats[route]++;
     const fault = faultFor(["entra"]);
-    if (fault) return playFault(res, fault, ENTRA_FAULT);
+    if (fault) return playFault(req, body, res, fault, ENTRA_FAULT);
     const fail = (status, error, code, message) => entraError(res, route, status, error, code, message);
     const missing = (name) => fail(400, "invalid_request", 900144, `The request body must contain the following parameter: '${name}'.`);
 
@@ -765,11 +806,11 @@ function managedIdentity(query, objectIdParam, resourceIdParams) {
 }
 
 /** GET /metadata/identity/oauth2/token: managed identity through Azure IMDS. */
-function handleAzureImds(req, res, url) {
+function handleAzureImds(req, res, url, body) {
     const route = "entra_imds";
     stats[route]++;
     const fault = faultFor(["entra"]);
-    if (fault) return playFault(res, fault, ENTRA_FAULT);
+    if (fault) return playFault(req, body, res, fault, AZURE_IMDS_FAULT);
     const fail = (status, error, description) =>
         reject(res, route, status, "application/json; charset=utf-8", JSON.stringify({ error, error_description: description }),
                `${error}: ${description}`);
@@ -792,11 +833,11 @@ function handleAzureImds(req, res, url) {
 }
 
 /** GET /msi/token: App Service / Functions managed identity (api-version 2019-08-01). */
-function handleAppService(req, res, url) {
+function handleAppService(req, res, url, body) {
     const route = "entra_app_service";
     stats[route]++;
     const fault = faultFor(["entra"]);
-    if (fault) return playFault(res, fault, APP_SERVICE_FAULT);
+    if (fault) return playFault(req, body, res, fault, APP_SERVICE_FAULT);
     const fail = (status, message) =>
         reject(res, route, status, "application/json; charset=utf-8",
                JSON.stringify({ statusCode: status, message, correlationId: crypto.randomUUID() }), message);
@@ -1008,10 +1049,10 @@ async function handle(req, res) {
     const url = new URL(req.url, "http://credentials.invalid");
     const pathname = url.pathname;
     if (pathname.startsWith("/__control/")) return handleControl(req, res, pathname, body);
-    if (pathname.startsWith("/latest/")) return handleImds(req, res, pathname);
-    if (pathname === "/ecs/credentials") return handleEcs(req, res);
-    if (pathname === "/metadata/identity/oauth2/token") return handleAzureImds(req, res, url);
-    if (pathname === "/msi/token") return handleAppService(req, res, url);
+    if (pathname.startsWith("/latest/")) return handleImds(req, res, pathname, body);
+    if (pathname === "/ecs/credentials") return handleEcs(req, res, body);
+    if (pathname === "/metadata/identity/oauth2/token") return handleAzureImds(req, res, url, body);
+    if (pathname === "/msi/token") return handleAppService(req, res, url, body);
     const entraTenant = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(pathname);
     if (entraTenant) {
         let tenant;

@@ -25,7 +25,9 @@
 //   - the control API (stats counters, last_session_name / last_role_arn, config and its
 //     validation, issue, lifetime_s)
 //   - faults: hang (no answer within 500 ms), 500 and malformed for each target (entra too),
-//     from the command line (repeated and comma-separated --fault) and the control API
+//     from the command line (repeated and comma-separated --fault) and the control API; echo
+//     on every route (400 in the route's error format, quoting the request line with its query,
+//     the body as sent before every header, on one line)
 //   - gateway.mjs --issuer-secret in front of a tiny upstream of this process that answers 200
 //     {}: issued credentials + token accepted, forged / missing token UnrecognizedClientException,
 //     expired ExpiredTokenException, the static pair still accepted; a gateway without
@@ -851,6 +853,98 @@ async function entraFaults(server) {
           after.entra_app_service - before.entra_app_service === 3, show(after));
 }
 
+/** The text of an XML element with its entities resolved. */
+const xmlUnescape = (t) => (t ?? "").replace(/&(lt|gt|quot|apos|amp);/g,
+                                                (_, e) => ({ lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" })[e]);
+
+/** echo: every route answers 400 quoting the whole request, in its own error format. */
+async function echoFaults(server) {
+    const token = (await imdsToken(server, "600")).text;
+    const before = await stats(server);
+    // What every echo must hold: the request line with its query, the body before the headers, all on one line.
+    const echoProblems = (text, requestLine, body, headers) => {
+        const problems = [];
+        if (typeof text !== "string") return [`no echo: ${show(text)}`];
+        if (!text.startsWith(`The request was: ${requestLine} HTTP/1.1; body: ${body}; headers: `)) problems.push("request line or body");
+        for (const h of headers) if (!text.includes(h)) problems.push(`no '${h}'`);
+        if (/[\r\n]/.test(text)) problems.push("a line break");
+        return problems;
+    };
+    const expectEcho = (name, r, status, text, ...rest) => {
+        const problems = r.timeout ? ["no answer"] : r.status !== status ? [`status ${r.status}`] : echoProblems(text, ...rest);
+        return check(name, problems.length === 0, `${problems.join(", ")}; ${describe(r)}`);
+    };
+
+    await control(server, "POST", "config", { faults: ["echo:imds"] });
+    const put = await imdsToken(server, "60");
+    expectEcho("echo:imds: the token PUT answers 400 text 'Bad Request: <the request>'", put, 400,
+               /^text\/plain/.test(put.headers?.["content-type"]) && put.text.endsWith("\n") ? put.text.replace(/^Bad Request: /, "").slice(0, -1) : null,
+               "PUT /latest/api/token", "", ["X-aws-ec2-metadata-token-ttl-seconds: 60", `Host: 127.0.0.1:${server.port}`]);
+    await control(server, "POST", "config", { faults: ["echo:imds-creds"] });
+    const roles = await imdsGet(server, "iam/security-credentials/", token);
+    const creds = await imdsGet(server, "iam/security-credentials/sds-test-role?x=1", token);
+    expectEcho("echo:imds-creds: the role list answers, the credentials GET echoes its session token header", creds, 400,
+               roles.status === 200 ? creds.text?.replace(/^Bad Request: /, "").trimEnd() : null,
+               "GET /latest/meta-data/iam/security-credentials/sds-test-role?x=1", "", [`X-aws-ec2-metadata-token: ${token}`]);
+
+    await control(server, "POST", "config", { faults: ["echo:ecs"] });
+    const ecsR = await request(server.port, { path: "/ecs/credentials?a=b%20c", headers: { authorization: CONTAINER_TOKEN },
+                                              body: "line one\r\nline two" });
+    expectEcho("echo:ecs: 400 {code: InvalidRequest, message: <the request>}, the body's line breaks written \\r\\n", ecsR, 400,
+               ecsR.json?.code === "InvalidRequest" ? ecsR.json.message : null, "GET /ecs/credentials?a=b%20c",
+               "line one\\r\\nline two", [`authorization: ${CONTAINER_TOKEN}`]);
+
+    await control(server, "POST", "config", { faults: ["echo:sts"] });
+    const web = await webIdentity(server, { WebIdentityToken: "web+token/with=signs" });
+    const webBody = form({ Action: "AssumeRoleWithWebIdentity", Version: "2011-06-15", RoleArn: ROLE_ARN,
+                           RoleSessionName: "sds-web-session", WebIdentityToken: "web+token/with=signs" });
+    if (expectStsError("echo:sts: AssumeRoleWithWebIdentity answers 400 InvalidParameterValue XML", web, 400, "InvalidParameterValue"))
+        expectEcho("echo:sts: its Message quotes the request, the token as sent in the body", web, 400,
+                   xmlUnescape(xmlText(web.text, "Message")), "POST /", webBody, ["content-type: application/x-www-form-urlencoded"]);
+    const issued = issue(ISSUER, 60_000);
+    const signed = await signedAssumeRole(server, { accessKeyId: issued.accessKeyId, secretAccessKey: issued.secretAccessKey,
+                                                    sessionToken: issued.sessionToken });
+    const assume = await request(server.port, signed);
+    expectEcho("echo:sts: a signed AssumeRole's Message quotes its Authorization and X-Amz-Security-Token", assume, 400,
+               xmlUnescape(xmlText(assume.text, "Message")), "POST /", signed.body,
+               [`authorization: ${signed.headers.authorization}`, `x-amz-security-token: ${issued.sessionToken}`]);
+
+    await control(server, "POST", "config", { faults: ["echo:entra"] });
+    const secret = await entraToken(server, { client_secret: "a secret/with+signs" });
+    const firstLine = (r) => r.json?.error_description?.split("\r\n")[0]
+        .replace(/^AADSTS9002313: Invalid request\. Request is malformed or invalid\. /, "");
+    if (expectEntraError("echo:entra: the v2.0 endpoint answers 400 invalid_request AADSTS9002313", secret, 400, "invalid_request", 9002313))
+        expectEcho("echo:entra: the first line of its error_description quotes the request, the secret as sent", secret, 400,
+                   firstLine(secret), `POST /${TENANT}/oauth2/v2.0/token`,
+                   form({ grant_type: "client_credentials", client_id: ENTRA_CLIENT_ID, client_secret: "a secret/with+signs",
+                          scope: `${STORAGE}/.default` }), []);
+    const assertion = await entraToken(server, assertionParams());
+    expectEcho("echo:entra: a federated assertion is quoted too", assertion, 400, firstLine(assertion),
+               `POST /${TENANT}/oauth2/v2.0/token`, form({ grant_type: "client_credentials", client_id: ENTRA_CLIENT_ID,
+                                                          scope: `${STORAGE}/.default`, client_assertion_type: JWT_BEARER,
+                                                          client_assertion: FEDERATED_TOKEN }), []);
+    const mi = await azureImds(server);
+    expectEcho("echo:entra: Azure IMDS answers 400 {error: invalid_request, error_description: <the request>}", mi, 400,
+               mi.json?.error === "invalid_request" ? mi.json.error_description : null,
+               `GET /metadata/identity/oauth2/token?${query({ "api-version": "2018-02-01", resource: `${STORAGE}/` })}`, "",
+               ["Metadata: true"]);
+    const svc = await appService(server);
+    expectEcho("echo:entra: App Service answers 400 {statusCode: 400, message: <the request>, correlationId}", svc, 400,
+               svc.json?.statusCode === 400 && GUID.test(svc.json?.correlationId ?? "") ? svc.json.message : null,
+               `GET /msi/token?${query({ "api-version": "2019-08-01", resource: `${STORAGE}/` })}`, "",
+               [`X-IDENTITY-HEADER: ${IDENTITY_HEADER}`]);
+
+    await control(server, "POST", "config", { faults: "echo:all" });
+    const everywhere = [await imdsToken(server, "60"), await request(server.port, { path: "/ecs/credentials" }),
+                        await webIdentity(server), await appService(server)];
+    check("echo:all: every route echoes", everywhere.every((r) => r.status === 400 && r.text.includes("The request was: ")),
+          everywhere.map(describe).join(" / "));
+    await control(server, "POST", "config", { faults: [] });
+    const after = await stats(server);
+    check("echo faults are counted as faulted, not as rejected", after.faulted - before.faulted === 13 &&
+          after.rejected === before.rejected, show(after));
+}
+
 async function controlApi(server) {
     const cfg = (await control(server, "GET", "config")).json;
     check("GET config: settings without secrets",
@@ -1114,6 +1208,7 @@ async function main() {
     await statsCounters(server);
     await faults(server);
     await entraFaults(server);
+    await echoFaults(server);
     const second = await commandLine();
     const gateways = await gateway(server);
 

@@ -5,6 +5,7 @@
 // token (and refuses once expired), so each DynamoDB operation below proves
 // that sds fetched, cached and signed with them.
 #include "node_child.hpp"
+#include "support/secret_search.hpp"
 #include "targets.hpp"
 
 #include <sds/credentials.hpp>
@@ -22,10 +23,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -645,4 +648,205 @@ TEST_CASE("credentials: Azurite refuses an expired bearer token and a wrong audi
         CHECK(e.condition() == sds::errc::auth_failed);
         CHECK(e.diag().http_status == 403u);
     }
+}
+
+// ---------------------------------------------------------------- no secret in any source's error
+
+namespace {
+
+// What each source is given, distinctive and long, with characters a form
+// or a query carries percent-encoded ('+', '/', '='), so that a server
+// quoting the request as sent and one quoting it decoded both show in the
+// search. The server expects other values: a source that reaches its
+// checks is refused.
+const std::string web_token = "eyJsds.WebIdentity+Token/7Hq2Lx9Vb4Nz0Pw=";
+const std::string container_token = "Bearer sds-Container+Token/5Kp8Rw3Jd6Fy=";
+const std::string source_secret = "sdsSourceProfile/Secret+Key7Tm4Xw9Qz2LcV";
+const std::string session_token = "IQoJsdsFakeStaticSession/Token+Never/Shown==";
+const std::string entra_secret = "sds~Entra.Client_Secret+9Vb/3Xq=Wd8Lm";
+const std::string federated_token = "eyJsds.Federated+Token/Kq8Zt4Wm1Rb=";
+const std::string identity_header = "sds-Identity+Header/Rj5Tn8Vc2Hk=";
+
+std::vector<sds::test::secret> given_secrets() {
+    std::vector<sds::test::secret> out{{"the web identity token", web_token},
+                                       {"the container authorization token", container_token},
+                                       {"the source profile's secret access key", source_secret},
+                                       {"the static session token", session_token},
+                                       {"the Entra client secret", entra_secret},
+                                       {"the federated token", federated_token},
+                                       {"the identity header", identity_header}};
+    // Their starts too: a message cut short may end inside one.
+    const auto whole = out;
+    for (const auto& s : whole) out.push_back({s.what + "'s first 16 characters", s.value.substr(0, 16)});
+    return out;
+}
+
+// Whether `text` holds 64 hex digits in a row: a SigV4 signature.
+bool holds_a_signature(const std::string& text) {
+    int run = 0;
+    for (const char c : text) {
+        run = std::isxdigit(static_cast<unsigned char>(c)) ? run + 1 : 0;
+        if (run >= 64) return true;
+    }
+    return false;
+}
+
+// One fault played on a source: "reject" is none (the server's own check
+// refuses what the source sends); anything else is a --fault KIND:TARGET.
+struct fault_case {
+    std::string fault;
+    sds::errc expected;
+};
+
+struct source_case {
+    std::string name;        // for the report
+    std::string source;      // how its errors name it ("<source>: ...")
+    bool azure = false;
+    bool signs = false;      // sends a SigV4 signature (AssumeRole)
+    std::function<void(scoped_env&)> setup;
+    std::vector<fault_case> faults;
+};
+
+} // namespace
+
+TEST_CASE("credentials: no source's error shows a secret it was given, whatever the server answers (echo, 500, "
+          "malformed, a refusal)",
+          "[integration][credentials]") {
+    using sds::errc;
+    // The right values, which no source is given.
+    credentials_server server({"--role-arn", role_arn, "--web-identity-token", "the-right-web-identity-token",
+                               "--container-token", "the-right-container-token", "--entra-client-id", client_id,
+                               "--entra-client-secret", "the-right-client-secret", "--entra-federated-token",
+                               "the-right-federated-token", "--identity-header", "the-right-identity-header"});
+    scratch_dir dir;
+    const std::string web_token_file = dir.write("web-token", web_token + "\n");
+    const std::string container_token_file = dir.write("container-token", container_token + "\n");
+    const std::string federated_token_file = dir.write("federated-token", federated_token + "\n");
+    const std::string sts = server.url();
+    const std::string keys_with_token = dir.write("credentials", std::string("[base]\naws_access_key_id = ") + static_key +
+                                                                     "\naws_secret_access_key = " + source_secret +
+                                                                     "\naws_session_token = " + session_token + "\n");
+    const std::string keys_only = dir.write("credentials-keys-only", std::string("[base]\naws_access_key_id = ") +
+                                                                         static_key + "\naws_secret_access_key = " +
+                                                                         source_secret + "\n");
+    const std::string assume_config = dir.write("config-assume", std::string("[profile deploy]\nrole_arn = ") + role_arn +
+                                                                      "\nsource_profile = base\n");
+    const std::string web_config = dir.write("config-web", std::string("[default]\nrole_arn = ") + role_arn +
+                                                               "\nweb_identity_token_file = " + web_token_file + "\n");
+
+    // The faults of each target, and what they give. Hangs only where the
+    // source's own timeout is 1 s (instance metadata, Azure IMDS): the others
+    // wait 2 s (container), 3 s (App Service), 5 s (STS) or 10 s (Entra ID's
+    // v2.0 endpoint) for nothing a hang could show, and the timeout message
+    // (the origin and the limit) is the fault test's above.
+    const auto common = [](const char* target, errc echo_gives) {
+        return std::vector<fault_case>{{std::string("echo:") + target, echo_gives},
+                                       {std::string("500:") + target, errc::service_error},
+                                       {std::string("malformed:") + target, errc::protocol_error},
+                                       {"reject", errc::auth_failed}};
+    };
+    const auto without_refusal = [](std::vector<fault_case> f) {
+        f.pop_back();
+        return f;
+    };
+    std::vector<fault_case> imds_faults = without_refusal(common("imds-creds", errc::protocol_error));
+    imds_faults.push_back({"echo:imds", errc::protocol_error});
+    imds_faults.push_back({"malformed:imds", errc::protocol_error});
+    imds_faults.push_back({"hang:imds-creds", errc::timeout});
+    std::vector<fault_case> azure_imds_faults = without_refusal(common("entra", errc::auth_failed));
+    azure_imds_faults.push_back({"hang:entra", errc::timeout});
+
+    const std::vector<source_case> sources{
+        {"the container endpoint, AWS_CONTAINER_AUTHORIZATION_TOKEN", "container credentials", false, false,
+         [&](scoped_env& e) {
+             e.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url() + "/ecs/credentials")
+                 .set("AWS_CONTAINER_AUTHORIZATION_TOKEN", container_token);
+         },
+         common("ecs", errc::protocol_error)},
+        {"the container endpoint, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "container credentials", false, false,
+         [&](scoped_env& e) {
+             e.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url() + "/ecs/credentials")
+                 .set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", container_token_file);
+         },
+         common("ecs", errc::protocol_error)},
+        {"instance metadata (IMDSv2)", "instance metadata", false, false,
+         [&](scoped_env& e) {
+             e.unset("AWS_EC2_METADATA_DISABLED").set("AWS_EC2_METADATA_SERVICE_ENDPOINT", server.url());
+         },
+         imds_faults},
+        {"web identity from the environment", "web identity", false, false,
+         [&](scoped_env& e) {
+             e.set("AWS_WEB_IDENTITY_TOKEN_FILE", web_token_file)
+                 .set("AWS_ROLE_ARN", role_arn)
+                 .set("AWS_ENDPOINT_URL_STS", sts);
+         },
+         common("sts", errc::auth_failed)},
+        {"a profile's role_arn with source_profile (keys and a session token)", "profile 'deploy'", false, true,
+         [&](scoped_env& e) {
+             e.set("AWS_SHARED_CREDENTIALS_FILE", keys_with_token)
+                 .set("AWS_CONFIG_FILE", assume_config)
+                 .set("AWS_PROFILE", "deploy")
+                 .set("AWS_ENDPOINT_URL_STS", sts);
+         },
+         common("sts", errc::auth_failed)},
+        {"a profile's role_arn with source_profile (keys only)", "profile 'deploy'", false, true,
+         [&](scoped_env& e) {
+             e.set("AWS_SHARED_CREDENTIALS_FILE", keys_only)
+                 .set("AWS_CONFIG_FILE", assume_config)
+                 .set("AWS_PROFILE", "deploy")
+                 .set("AWS_ENDPOINT_URL_STS", sts);
+         },
+         common("sts", errc::auth_failed)},
+        {"a profile with web_identity_token_file", "profile 'default'", false, false,
+         [&](scoped_env& e) { e.set("AWS_CONFIG_FILE", web_config).set("AWS_ENDPOINT_URL_STS", sts); },
+         common("sts", errc::auth_failed)},
+        {"Azure: a client secret in the environment", "environment credential", true, false,
+         [&](scoped_env& e) {
+             e.set("AZURE_TENANT_ID", tenant)
+                 .set("AZURE_CLIENT_ID", client_id)
+                 .set("AZURE_CLIENT_SECRET", entra_secret)
+                 .set("AZURE_AUTHORITY_HOST", server.url());
+         },
+         common("entra", errc::auth_failed)},
+        {"Azure: workload identity", "workload identity", true, false,
+         [&](scoped_env& e) {
+             e.set("AZURE_TENANT_ID", tenant)
+                 .set("AZURE_CLIENT_ID", client_id)
+                 .set("AZURE_FEDERATED_TOKEN_FILE", federated_token_file)
+                 .set("AZURE_AUTHORITY_HOST", server.url());
+         },
+         common("entra", errc::auth_failed)},
+        {"Azure: managed identity through Azure IMDS", "managed identity", true, false,
+         [&](scoped_env& e) { e.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", server.url()); }, azure_imds_faults},
+        {"Azure: App Service managed identity", "managed identity", true, false,
+         [&](scoped_env& e) {
+             e.set("IDENTITY_ENDPOINT", server.url() + "/msi/token").set("IDENTITY_HEADER", identity_header);
+         },
+         common("entra", errc::auth_failed)},
+    };
+
+    const auto secrets = given_secrets();
+    int cases = 0;
+    for (const auto& src : sources) {
+        for (const auto& f : src.faults) {
+            INFO(src.name << ", " << f.fault);
+            const bool refusal = f.fault == "reject";
+            server.configure(refusal ? std::string(R"({"faults":[]})") : R"({"faults":[")" + f.fault + R"("]})");
+            server.control(beast::http::verb::post, "/__control/reset-stats");
+            auto env = src.azure ? azure_token_env() : clean_env();
+            src.setup(env);
+            const sds::error e = src.azure ? azure_first_error(azure_token_config())
+                                           : first_error(sds::dynamodb_config::from_env());
+            const std::string all = sds::test::everything_in(e);
+            INFO("the error: " << all);
+            // The server did play the case: a fault, or a refusal of what was sent.
+            CHECK(server.stat(refusal ? "rejected" : "faulted") >= 1);
+            CHECK(e.condition() == f.expected);
+            CHECK(std::string(e.what()).find(src.source + ": ") != std::string::npos);
+            sds::test::check_clean(all, secrets);
+            if (src.signs) CHECK_FALSE(holds_a_signature(all));
+            ++cases;
+        }
+    }
+    CHECK(cases == 46);
 }

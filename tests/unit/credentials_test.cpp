@@ -480,6 +480,23 @@ TEST_CASE("STS answers nested deep or too long are a protocol_error, parsed no f
     const auto e = expect_error([&] { credentials_from_sts("web identity", "AssumeRoleWithWebIdentity", quoting, "eyJ.secret.token"); });
     CHECK(std::string(e.what()).find("eyJ.secret.token") == std::string::npos);
     CHECK(std::string(e.what()).find("InvalidIdentityToken") != std::string::npos);
+    // Quoted as the form carried it: withheld too.
+    quoting.body = "<ErrorResponse><Error><Code>InvalidParameterValue</Code><Message>The request was: POST /; body: "
+                   "Action=AssumeRoleWithWebIdentity&amp;WebIdentityToken=eyJ.se%2Bcret%2Ftoken%3D</Message></Error></ErrorResponse>";
+    const auto encoded = expect_error([&] { credentials_from_sts("web identity", "AssumeRoleWithWebIdentity", quoting, "eyJ.se+cret/token="); });
+    CHECK(std::string(encoded.what()).find("se%2Bcret") == std::string::npos);
+    CHECK(std::string(encoded.what()).find("(message withheld: it quotes the request)") != std::string::npos);
+}
+
+TEST_CASE("a text quotes a secret as it is or percent-encoded, in either case", "[credentials]") {
+    CHECK(quotes("token eyJ.se+cret/token= is bad", "eyJ.se+cret/token="));
+    CHECK(quotes("WebIdentityToken=eyJ.se%2Bcret%2Ftoken%3D&x=1", "eyJ.se+cret/token="));
+    CHECK(quotes("WebIdentityToken=eyJ.se%2bcret%2ftoken%3d&x=1", "eyJ.se+cret/token="));
+    CHECK(quotes("client_secret=a%20b", "a b"));
+    CHECK_FALSE(quotes("WebIdentityToken=eyJ.se%2Bcret", "eyJ.se+cret/token="));
+    CHECK_FALSE(quotes("EYJ.SE%2BCRET%2FTOKEN%3D", "eyJ.se+cret/token="));  // the secret's own letters keep their case
+    CHECK_FALSE(quotes("anything", ""));
+    CHECK_FALSE(quotes("", "secret"));
 }
 
 TEST_CASE("an endpoint URL with user info or a query is never quoted in a message", "[credentials]") {

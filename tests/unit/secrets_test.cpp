@@ -13,6 +13,7 @@
 #include "support/expect_error.hpp"
 #include "support/fake_transport.hpp"
 #include "support/run.hpp"
+#include "support/secret_search.hpp"
 #include "transport/redaction.hpp"
 
 #include <sds/azure_table_config.hpp>
@@ -36,8 +37,14 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using sds::errc;
+using sds::test::base64_decode;
+using sds::test::check_clean;
+using sds::test::everything_in;
 using sds::test::expect_error;
 using sds::test::fake_transport;
+using sds::test::forms_of;
+using sds::test::secret;
+using sds::test::url_encode;
 
 namespace {
 
@@ -50,82 +57,8 @@ const std::string azure_key =
     "xdcUhPjPm/S3b0eQRzCAS54yJanxM7XeoWj04oUfBy/MAPyqfKYgYXF6SOUuKaP6N5qVP6pok+MuxaJ7lF5gXw==";
 const std::string sas_sig = "pU3KGCUwux1tEyze1iN7LtkeP3IfyxlxF0SU1kk8nVw=";
 
-std::string url_encode(std::string_view s, bool upper = true) {
-    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    std::string out;
-    for (const unsigned char c : s) {
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-            c == '_' || c == '~') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out.push_back('%');
-            out.push_back(digits[c >> 4]);
-            out.push_back(digits[c & 15]);
-        }
-    }
-    return out;
-}
-
 const std::string sas_token = "sv=2019-02-02&ss=t&srt=sco&sp=rwdlacu&se=2030-01-01T00:00:00Z&spr=https&sig=" +
                               url_encode(sas_sig);
-
-std::string hex(std::string_view s, bool upper) {
-    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    std::string out;
-    for (const unsigned char c : s) {
-        out.push_back(digits[c >> 4]);
-        out.push_back(digits[c & 15]);
-    }
-    return out;
-}
-
-std::string base64(std::string_view s) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 3 <= s.size(); i += 3) {
-        const unsigned v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8) |
-                           static_cast<unsigned char>(s[i + 2]);
-        for (int k = 3; k >= 0; --k) out.push_back(alphabet[(v >> (6 * k)) & 63]);
-    }
-    return out;  // whole groups only: what is the same wherever `s` sits in a longer text
-}
-
-std::string base64_decode(std::string_view s) {
-    std::string out;
-    unsigned v = 0;
-    int bits = 0;
-    for (const char c : s) {
-        int d;
-        if (c >= 'A' && c <= 'Z') d = c - 'A';
-        else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') d = c - '0' + 52;
-        else if (c == '+') d = 62;
-        else if (c == '/') d = 63;
-        else continue;
-        v = (v << 6) | static_cast<unsigned>(d);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((v >> bits) & 0xFF));
-        }
-    }
-    return out;
-}
-
-// The forms a secret could take in a text: as it is, in hex, in base64 at
-// each of the three alignments a longer encoded text may give it, and
-// percent-encoded.
-std::vector<std::string> forms_of(const std::string& s) {
-    std::vector<std::string> f{s, hex(s, false), hex(s, true), url_encode(s, true), url_encode(s, false)};
-    for (std::size_t skip = 0; skip < 3 && skip < s.size(); ++skip) f.push_back(base64(s.substr(skip)));
-    return f;
-}
-
-struct secret {
-    std::string what;
-    std::string value;
-};
 
 // The secrets every test searches for.
 std::vector<secret> known_secrets() {
@@ -136,24 +69,6 @@ std::vector<secret> known_secrets() {
             {"the SAS signature", sas_sig},
             {"the SAS signature's bytes", base64_decode(sas_sig)},
             {"the SAS", sas_token}};
-}
-
-// Fails the test for every form of every secret found in `text`.
-void check_clean(const std::string& text, const std::vector<secret>& secrets) {
-    for (const auto& s : secrets) {
-        for (const auto& form : forms_of(s.value)) {
-            if (form.size() < 12) continue;  // too short to tell from chance
-            INFO(s.what << " as '" << form << "' in:\n" << text);
-            CHECK(text.find(form) == std::string::npos);
-        }
-    }
-}
-
-// Everything an error tells.
-std::string everything_in(const sds::error& e) {
-    const auto& d = e.diag();
-    return std::string(e.what()) + "\n" + e.std::runtime_error::what() + "\n" + e.code().message() + "\n" +
-           d.service_code + "\n" + d.service_message + "\n" + d.request_id + "\n" + d.client_request_id;
 }
 
 // ---------------------------------------------------------------- configurations
