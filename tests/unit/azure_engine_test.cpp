@@ -190,7 +190,7 @@ std::string value_entity(std::string_view key, std::string_view data, std::strin
 }
 std::string writer_of(const http_request& r) { return std::string(body_of(r).at("vw").as_string()); }
 
-TEST_CASE("set_data of a key it knows no ETag for is an Insert; the next is an Update If-Match the ETag returned",
+TEST_CASE("set_data of a key it knows no ETag for is an Insert, and the next is an Update If-Match the ETag returned",
           "[azure]") {
     harness h;
     h.respond(204, {}, {{"ETag", "W/\"e1\""}}).respond(204, {}, {{"ETag", "W/\"e2\""}}).respond(204);
@@ -279,7 +279,7 @@ TEST_CASE("set_data that lost to another writer reads the key and writes again o
     CHECK(h.request(6).method() == http::verb::post);
 }
 
-TEST_CASE("get_data's ETag makes the next set_data an Update; delete_data forgets it", "[azure]") {
+TEST_CASE("get_data's ETag makes the next set_data an Update, and delete_data forgets it", "[azure]") {
     harness h;
     h.respond(200, value_entity("k", "v", "0123456789abcdef", 1), {{"ETag", "W/\"e7\""}});
     h.respond(204).respond(204).respond(204);

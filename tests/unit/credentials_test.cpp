@@ -163,7 +163,7 @@ TEST_CASE("a failed refresh keeps the valid credentials in use and is retried wi
     CHECK(test::run([&](auto&) { return cache->get(std::nullopt); }).access_key_id == "AKID3");
 }
 
-TEST_CASE("a waiter's deadline or cancellation ends only its own wait; the shared fetch goes on", "[credentials]") {
+TEST_CASE("a waiter's deadline or cancellation ends only its own wait, and the shared fetch goes on", "[credentials]") {
     fake_source source;
     source.delay = 300ms;
     auto cache = cache_t::create(source.fn(), "fake source");

@@ -96,7 +96,7 @@ TEST_CASE("from_env falls back to AWS_DEFAULT_REGION and AWS_ENDPOINT_URL, then 
     CHECK(c.credentials_provider);
 }
 
-TEST_CASE("without a region, operations ask instance metadata for it; when it is off they fail sending nothing",
+TEST_CASE("without a region, operations ask instance metadata for it, and when it is off they fail sending nothing",
           "[config]") {
     auto vars = all_unset;
     vars["AWS_EC2_METADATA_DISABLED"] = "true";
