@@ -91,9 +91,12 @@ std::shared_ptr<aws_credentials_provider> aws_container_credentials();
 std::shared_ptr<aws_credentials_provider> aws_instance_metadata_credentials();
 
 /// The region of the EC2 instance this runs on, from instance metadata
-/// (IMDSv2 as above, /latest/meta-data/placement/region), for a program on
-/// EC2 without AWS_REGION: `config.region = co_await
-/// sds::aws_instance_metadata_region();` before the datastore is made.
+/// (IMDSv2 as above, /latest/meta-data/placement/region). A datastore whose
+/// dynamodb_config::region is empty asks this itself at its first
+/// operation; call it to know the region beforehand. Throws
+/// errc::invalid_argument when instance metadata is off, errc::network_error
+/// or errc::timeout when it cannot be reached, errc::protocol_error for an
+/// answer that is not a region name.
 boost::asio::awaitable<std::string> aws_instance_metadata_region();
 
 /// The default chain, in the AWS SDKs' order: environment, shared files
