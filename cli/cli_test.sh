@@ -503,6 +503,12 @@ expect "  and the value is there" 0 $'through web identity\n'
 chain AWS_EC2_METADATA_DISABLED=false AWS_EC2_METADATA_SERVICE_ENDPOINT="$credentials_url" AWS_REGION=us-east-1 \
     AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- get "$table" chained
 expect "instance metadata (IMDSv2)" 0 $'through web identity\n'
+chain AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" -- \
+    --endpoint "$gateway" get "$table" dashes
+expect "--endpoint with no region anywhere signs for us-east-1, asking no instance metadata" 0 $'--not-a-flag\n'
+chain AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- \
+    get "$table" dashes
+expect "  as with the endpoint in AWS_ENDPOINT_URL_DYNAMODB" 0 $'--not-a-flag\n'
 chain AWS_REGION=us-east-1 AWS_ENDPOINT_URL_DYNAMODB="$gateway" -- get "$table" dashes
 expect "no credentials anywhere exits 2" 2 ""
 expect_stderr "  and says what to set" "^sds: invalid_argument: no AWS credentials: set AWS_ACCESS_KEY_ID"

@@ -30,7 +30,8 @@ commands:
 options:
   --engine NAME    dynamodb or azure (default: $SDS_ENGINE, else dynamodb)
   --endpoint URL   the service endpoint (dynamodb: $AWS_ENDPOINT_URL_DYNAMODB,
-                   else $AWS_ENDPOINT_URL, else AWS's endpoint for $AWS_REGION;
+                   else $AWS_ENDPOINT_URL, else the profile's, else AWS's
+                   endpoint for the region;
                    azure: the connection string's, else $SDS_AZURE_TABLE_ENDPOINT,
                    else https://$AZURE_STORAGE_ACCOUNT.table.core.windows.net)
   --timeout MS     a deadline for the operation, retries included
@@ -40,8 +41,10 @@ options:
 Credentials: dynamodb from AWS's default chain, as the AWS CLI finds them:
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else
 the AWS_PROFILE profile of ~/.aws/credentials and ~/.aws/config, else web
-identity, the container endpoint or instance metadata; AWS_REGION or the
-profile's region. azure from AZURE_STORAGE_CONNECTION_STRING, else
+identity, the container endpoint or instance metadata. The region:
+AWS_REGION, else AWS_DEFAULT_REGION, else the profile's, else us-east-1 with
+an endpoint named, else the instance's (instance metadata). azure from
+AZURE_STORAGE_CONNECTION_STRING, else
 AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN
 (https only), else with Entra ID tokens (AZURE_TENANT_ID, AZURE_CLIENT_ID
 and AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, else a managed

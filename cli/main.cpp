@@ -56,7 +56,12 @@ sds::datastore make_datastore(asio::io_context& io, const std::string& engine, c
         return {io.get_executor(), std::move(config)};
     }
     sds::dynamodb_config config = sds::dynamodb_config::from_env();
-    if (cmd.endpoint) config.endpoint = *cmd.endpoint;
+    if (cmd.endpoint) {
+        config.endpoint = *cmd.endpoint;
+        // As from_env does for an endpoint the environment names: with no
+        // region named either, it only signs.
+        if (config.region.empty()) config.region = "us-east-1";
+    }
     return {io.get_executor(), std::move(config)};
 }
 

@@ -48,7 +48,7 @@ const char* to_string(errc e) noexcept {
 }
 
 error::error(errc code, const std::string& what, diagnostics diag)
-    : boost::system::system_error(make_error_code(code), what), diag_(std::move(diag)),
+    : boost::system::system_error(make_error_code(code), what), diag_(std::move(diag)), summary_(what),
       message_(describe(code, what, diag_)) {}
 
 } // namespace sds

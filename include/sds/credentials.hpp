@@ -94,9 +94,11 @@ std::shared_ptr<aws_credentials_provider> aws_instance_metadata_credentials();
 /// (IMDSv2 as above, /latest/meta-data/placement/region). A datastore whose
 /// dynamodb_config::region is empty asks this itself at its first
 /// operation; call it to know the region beforehand. Throws
-/// errc::invalid_argument when instance metadata is off, errc::network_error
-/// or errc::timeout when it cannot be reached, errc::protocol_error for an
-/// answer that is not a region name.
+/// errc::invalid_argument when instance metadata is off or names no region
+/// (HTTP 404), errc::network_error or errc::timeout when it cannot be
+/// reached, errc::auth_failed when it refuses the request, errc::service_error
+/// for a 5xx answer, errc::protocol_error for an answer that is not a region
+/// name.
 boost::asio::awaitable<std::string> aws_instance_metadata_region();
 
 /// The default chain, in the AWS SDKs' order: environment, shared files

@@ -16,10 +16,11 @@ struct dynamodb_config {
     /// AWS region, e.g. "us-east-1". Signs every request. Empty: the EC2
     /// instance's region from instance metadata (aws_instance_metadata_region()),
     /// fetched once by the first operation (every concurrent one waits on
-    /// that fetch); until it is found, operations fail with its error
-    /// (errc::invalid_argument when instance metadata is off, else
-    /// errc::network_error or errc::timeout within a few seconds), retried
-    /// with backoff (1 s to 30 s) by later operations.
+    /// that fetch); until it is found, operations fail with its error, as
+    /// aws_instance_metadata_region() gives it (errc::invalid_argument when
+    /// instance metadata is off, errc::network_error or errc::timeout within
+    /// a few seconds when it cannot be reached), and later operations ask
+    /// again after a backoff of 1 s to 30 s.
     std::string region = "us-east-1";
     /// Endpoint URL. Empty: https://dynamodb.<region>.amazonaws.com.
     std::string endpoint;
@@ -51,7 +52,8 @@ struct dynamodb_config {
     /// profile's `region` (AWS_PROFILE or "default", in ~/.aws/config),
     /// else us-east-1 when an endpoint is named (it only signs), else empty:
     /// the instance's region from instance metadata, which the first
-    /// operation asks. Endpoint: AWS_ENDPOINT_URL_DYNAMODB, else
+    /// operation asks (a program that sets `endpoint` itself afterwards sets
+    /// `region` too). Endpoint: AWS_ENDPOINT_URL_DYNAMODB, else
     /// AWS_ENDPOINT_URL, else the profile's services section
     /// (`dynamodb = ` / `endpoint_url = `) or `endpoint_url`. Reads the
     /// environment and the shared files only; opens no connection. Missing

@@ -70,12 +70,16 @@ public:
     /// What the service and the retry loop reported.
     const diagnostics& diag() const noexcept { return diag_; }
 
+    /// The summary alone: what() without the errc name and the diagnostics.
+    const std::string& summary() const noexcept { return summary_; }
+
     /// The errc name, the summary and the diagnostics (not system_error's
     /// "<summary>: <message> [sds:N]" form).
     const char* what() const noexcept override { return message_.c_str(); }
 
 private:
     diagnostics diag_;
+    std::string summary_;
     std::string message_;
 };
 

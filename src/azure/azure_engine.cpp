@@ -69,6 +69,10 @@ constexpr std::size_t etag_cache_limit = 10'000;
 
 // The longest wait after losing a conditional write to another writer.
 constexpr std::chrono::milliseconds max_conflict_backoff{1000};
+// Rounds an exactly-once increment whose write may still land spends
+// settling it (reads or writes that failed, writes whose outcome stayed
+// unknown) before it reports errc::ambiguous.
+constexpr unsigned max_settle_rounds = 4;
 
 std::string header(const http_response& r, std::string_view name) {
     const auto it = r.find(boost::beast::string_view(name.data(), name.size()));
@@ -439,16 +443,45 @@ public:
         std::vector<std::pair<std::int64_t, std::int64_t>> writes;
         bool may_land = false;
         std::optional<sds::error> unknown;  // why an outcome was unknown, to report if it stays so
+        // Why the increment cannot be settled, and why its outcome first
+        // became unknown.
         const auto unsettled = [&](const std::string& why, const diagnostics& diag) {
-            return unknown ? *unknown : error(errc::ambiguous, "incr: " + why + "; an earlier attempt may have been applied", diag);
+            if (!unknown) return error(errc::ambiguous, "incr: " + why + "; an earlier attempt may have been applied", diag);
+            return error(errc::ambiguous, "incr: " + why + "; an earlier attempt may have been applied (first unknown: " +
+                                              unknown->summary() + ")",
+                         unknown->diag());
+        };
+        // A read or write that failed (the retry loop gave up on it) while a
+        // copy may land: giving up too would leave the increment ambiguous,
+        // so a transient failure is tried again, a few rounds, after a pause.
+        unsigned settle_failures = 0;
+        unsigned unknown_writes = 0;  // writes the retry loop gave up on, outcome unknown
+        const auto settle_again = [&](const sds::error& e) {
+            const errc c = e.condition();
+            const bool transient = c == errc::throttled || c == errc::network_error || c == errc::timeout ||
+                                   c == errc::service_error || c == errc::ambiguous;
+            return transient && ++settle_failures < max_settle_rounds && !(deadline && steady::now() >= *deadline);
         };
         for (unsigned losses = 0;;) {
             std::optional<read_entity_result> current;
+            std::optional<sds::error> read_failure;
             try {
                 current = co_await read_entity(table, shard, deadline);
             } catch (const sds::error& e) {
-                if (may_land) throw unsettled(std::string("cannot tell whether a write landed: ") + e.what(), e.diag());
-                throw;
+                if (!may_land) throw;
+                read_failure = e;
+            }
+            if (read_failure) {
+                const std::string why = "cannot tell whether a write landed: " + read_failure->summary();
+                if (!settle_again(*read_failure)) throw unsettled(why, read_failure->diag());
+                std::optional<sds::error> stopped;
+                try {
+                    co_await back_off_conflict(settle_failures, deadline);
+                } catch (const sds::error& e) {
+                    stopped = e;
+                }
+                if (stopped) throw unsettled(why + " (" + stopped->summary() + ")", read_failure->diag());
+                continue;
             }
             const write_record record = current ? record_of(current->properties) : write_record{};
             if (may_land) {
@@ -467,6 +500,8 @@ public:
                         throw unsettled("more than " + std::to_string(write_record::capacity) +
                                             " writes of the shard passed before its write could be checked",
                                         {});
+                if (unknown_writes >= max_settle_rounds)
+                    throw unsettled("the outcome of " + std::to_string(unknown_writes) + " writes stayed unknown", {});
             }
             if (losses >= config_.max_write_conflicts) {
                 if (may_land) throw unsettled("lost to other writers too often to settle", {});
@@ -494,11 +529,13 @@ public:
             } catch (const sds::error& e) {
                 if (e.condition() == errc::ambiguous) {
                     may_land = true;
-                    unknown = e;
+                    if (!unknown) unknown = e;
+                    ++unknown_writes;
                     continue;  // find out by reading the record
                 }
-                if (may_land) throw unsettled(e.what(), e.diag());
-                throw;
+                if (!may_land) throw;
+                if (!settle_again(e)) throw unsettled(e.summary(), e.diag());
+                continue;  // read the record again: the next write competes with any copy for the same condition
             }
             if (ok(r)) co_return new_value;
             // The retry loop sent it more than once: an earlier attempt may

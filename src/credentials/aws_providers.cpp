@@ -1,6 +1,7 @@
 // The AWS credential sources (include/sds/credentials.hpp).
 #include "credentials/aws_providers.hpp"
 
+#include "credentials/first_configured.hpp"
 #include "credentials/http_fetch.hpp"
 #include "credentials/shared_files.hpp"
 #include "credentials/text.hpp"
@@ -526,51 +527,26 @@ private:
 
 // ---------------------------------------------------------------- the default chain
 
-class default_chain final : public aws_credentials_provider {
-public:
-    boost::asio::awaitable<aws_credentials> fetch() override {
-        std::shared_ptr<aws_credentials_provider> chosen;
-        {
-            std::lock_guard lock(mutex_);
-            chosen = chosen_;
-        }
-        if (!chosen) {
-            chosen = choose();
-            std::lock_guard lock(mutex_);
-            chosen_ = chosen;
-        }
-        co_return co_await chosen->fetch();
-    }
-    std::string name() const override {
-        std::lock_guard lock(mutex_);
-        return chosen_ ? chosen_->name() : "the default credentials chain";
-    }
-
-private:
-    // The first source that is configured, in the SDKs' order.
-    static std::shared_ptr<aws_credentials_provider> choose() {
-        if (!env("AWS_ACCESS_KEY_ID").empty() && !env("AWS_SECRET_ACCESS_KEY").empty())
-            return aws_environment_credentials();
-        // A profile that holds only settings (a region, say) is no source:
-        // the chain goes on, as the SDKs' does.
-        if (const auto p = shared_files::load().profile(shared_files::selected_profile_name());
-            p && (!p->get("aws_access_key_id").empty() || !p->get("role_arn").empty() ||
-                  !p->get("credential_source").empty() || !p->get("web_identity_token_file").empty()))
-            return aws_profile_credentials();
-        if (!env("AWS_WEB_IDENTITY_TOKEN_FILE").empty() && !env("AWS_ROLE_ARN").empty())
-            return aws_web_identity_credentials();
-        if (!env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").empty() || !env("AWS_CONTAINER_CREDENTIALS_FULL_URI").empty())
-            return aws_container_credentials();
-        if (!env_true("AWS_EC2_METADATA_DISABLED")) return aws_instance_metadata_credentials();
-        throw error(errc::invalid_argument,
-                    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in ~/.aws "
-                    "(AWS_PROFILE), AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or the container credentials "
-                    "variables (instance metadata is off: AWS_EC2_METADATA_DISABLED)");
-    }
-
-    mutable std::mutex mutex_;
-    std::shared_ptr<aws_credentials_provider> chosen_;
-};
+// The first source that is configured, in the SDKs' order.
+std::shared_ptr<aws_credentials_provider> first_aws_source() {
+    if (!env("AWS_ACCESS_KEY_ID").empty() && !env("AWS_SECRET_ACCESS_KEY").empty())
+        return aws_environment_credentials();
+    // A profile that holds only settings (a region, say) is no source:
+    // the chain goes on, as the SDKs' does.
+    if (const auto p = shared_files::load().profile(shared_files::selected_profile_name());
+        p && (!p->get("aws_access_key_id").empty() || !p->get("role_arn").empty() ||
+              !p->get("credential_source").empty() || !p->get("web_identity_token_file").empty()))
+        return aws_profile_credentials();
+    if (!env("AWS_WEB_IDENTITY_TOKEN_FILE").empty() && !env("AWS_ROLE_ARN").empty())
+        return aws_web_identity_credentials();
+    if (!env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").empty() || !env("AWS_CONTAINER_CREDENTIALS_FULL_URI").empty())
+        return aws_container_credentials();
+    if (!env_true("AWS_EC2_METADATA_DISABLED")) return aws_instance_metadata_credentials();
+    throw error(errc::invalid_argument,
+                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in ~/.aws "
+                "(AWS_PROFILE), AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or the container credentials "
+                "variables (instance metadata is off: AWS_EC2_METADATA_DISABLED)");
+}
 
 } // namespace
 } // namespace detail
@@ -594,7 +570,8 @@ std::shared_ptr<aws_credentials_provider> aws_instance_metadata_credentials() {
     return std::make_shared<detail::imds_provider>();
 }
 std::shared_ptr<aws_credentials_provider> aws_default_credentials_chain() {
-    return std::make_shared<detail::default_chain>();
+    return std::make_shared<detail::first_configured<aws_credentials_provider, aws_credentials>>(
+        detail::first_aws_source, "the default credentials chain");
 }
 
 boost::asio::awaitable<std::string> aws_instance_metadata_region() {

@@ -1,4 +1,5 @@
 // The Entra ID token sources for Azure Storage (include/sds/credentials.hpp).
+#include "credentials/first_configured.hpp"
 #include "credentials/http_fetch.hpp"
 #include "credentials/text.hpp"
 
@@ -211,32 +212,13 @@ private:
     std::string client_id_;
 };
 
-class default_credential final : public azure_token_credential {
-public:
-    boost::asio::awaitable<azure_access_token> fetch() override {
-        std::shared_ptr<azure_token_credential> chosen;
-        {
-            std::lock_guard lock(mutex_);
-            if (!chosen_) chosen_ = choose();
-            chosen = chosen_;
-        }
-        co_return co_await chosen->fetch();
-    }
-    std::string name() const override {
-        std::lock_guard lock(mutex_);
-        return chosen_ ? chosen_->name() : "the default Azure credential";
-    }
-
-private:
-    static std::shared_ptr<azure_token_credential> choose() {
-        const bool ids = !env("AZURE_TENANT_ID").empty() && !env("AZURE_CLIENT_ID").empty();
-        if (ids && !env("AZURE_CLIENT_SECRET").empty()) return azure_environment_credential();
-        if (ids && !env("AZURE_FEDERATED_TOKEN_FILE").empty()) return azure_workload_identity_credential();
-        return azure_managed_identity_credential();
-    }
-    mutable std::mutex mutex_;
-    std::shared_ptr<azure_token_credential> chosen_;
-};
+// The first source that is configured, in DefaultAzureCredential's order.
+std::shared_ptr<azure_token_credential> first_azure_source() {
+    const bool ids = !env("AZURE_TENANT_ID").empty() && !env("AZURE_CLIENT_ID").empty();
+    if (ids && !env("AZURE_CLIENT_SECRET").empty()) return azure_environment_credential();
+    if (ids && !env("AZURE_FEDERATED_TOKEN_FILE").empty()) return azure_workload_identity_credential();
+    return azure_managed_identity_credential();
+}
 
 } // namespace
 } // namespace detail
@@ -256,7 +238,8 @@ std::shared_ptr<azure_token_credential> azure_managed_identity_credential(std::s
     return std::make_shared<detail::managed_identity_credential>(std::move(client_id));
 }
 std::shared_ptr<azure_token_credential> azure_default_credential() {
-    return std::make_shared<detail::default_credential>();
+    return std::make_shared<detail::first_configured<azure_token_credential, azure_access_token>>(
+        detail::first_azure_source, "the default Azure credential");
 }
 
 } // namespace sds

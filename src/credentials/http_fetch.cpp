@@ -4,6 +4,7 @@
 #include "http/endpoint.hpp"
 #include "transport/pooled_transport.hpp"
 
+#include <algorithm>
 #include <sds/error.hpp>
 
 #include <boost/asio/this_coro.hpp>
@@ -39,20 +40,42 @@ std::string form_encode(std::string_view s) {
     return out;
 }
 
+namespace {
+
+// `s` with every %XX (either case) decoded, and '+' as a space when `form`.
+std::string percent_decoded(std::string_view s, bool form) {
+    const auto digit = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && digit(s[i + 1]) >= 0 && digit(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(digit(s[i + 1]) * 16 + digit(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(form && s[i] == '+' ? ' ' : s[i]);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 bool quotes(std::string_view text, std::string_view secret) {
     if (secret.empty()) return false;
-    if (text.find(secret) != std::string_view::npos) return true;
-    std::string encoded = form_encode(secret);
-    if (encoded.size() == secret.size()) return false;  // nothing to encode: the same text
-    if (text.find(encoded) != std::string_view::npos) return true;
-    // The same with lower-case hex digits (every '%' is followed by two).
-    for (std::size_t i = 0; i < encoded.size(); ++i) {
-        if (encoded[i] != '%') continue;
-        for (std::size_t d = i + 1; d <= i + 2; ++d)
-            encoded[d] = static_cast<char>(std::tolower(static_cast<unsigned char>(encoded[d])));
-        i += 2;
-    }
-    return text.find(encoded) != std::string_view::npos;
+    // Any run of this many of the secret's characters is taken for a quote
+    // of it (a server may cut what it quotes).
+    constexpr std::size_t run = 12;
+    const std::size_t n = std::min(run, secret.size());
+    const std::string decoded = percent_decoded(text, false), form_decoded = percent_decoded(text, true);
+    for (const std::string_view t : {text, std::string_view(decoded), std::string_view(form_decoded)})
+        for (std::size_t i = 0; i + n <= secret.size(); ++i)
+            if (t.find(secret.substr(i, n)) != std::string_view::npos) return true;
+    return false;
 }
 
 namespace {

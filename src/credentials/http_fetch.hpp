@@ -44,9 +44,10 @@ boost::asio::awaitable<fetch_response> fetch_url(std::string source, fetch_reque
 /// application/x-www-form-urlencoded bodies and query values).
 std::string form_encode(std::string_view s);
 
-/// Whether `text` quotes `secret` (not empty): as it is, or as a form or a
-/// query carries it (form_encode, with upper- or lower-case hex digits), the
-/// way a server quoting the request it refused may show it.
+/// Whether `text` quotes `secret` (not empty), whole or any 12 characters of
+/// it in a row: as it is, or percent-encoded (either case of hex digits, any
+/// choice of characters encoded, '+' for a space), the ways a server quoting
+/// the request it refused may show it.
 bool quotes(std::string_view text, std::string_view secret);
 
 } // namespace sds::detail

@@ -61,10 +61,13 @@ public:
     // request of a network source has its own, shorter timeout).
     static constexpr std::chrono::seconds default_fetch_timeout{30};
 
-    /// `source` names where the values come from, for messages.
+    /// `source` names where the values come from and `what` what they are
+    /// ("credentials", "the region"), for messages.
     static std::shared_ptr<refreshing_cache> create(fetch_fn fetch, std::string source,
-                                                    std::chrono::milliseconds fetch_timeout = default_fetch_timeout) {
-        return std::shared_ptr<refreshing_cache>(new refreshing_cache(std::move(fetch), std::move(source), fetch_timeout));
+                                                    std::chrono::milliseconds fetch_timeout = default_fetch_timeout,
+                                                    std::string what = "credentials") {
+        return std::shared_ptr<refreshing_cache>(
+            new refreshing_cache(std::move(fetch), std::move(source), fetch_timeout, std::move(what)));
     }
 
     /// A usable value: the cached one, or the one a fetch brings. Throws the
@@ -107,8 +110,8 @@ public:
             }
             const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
             if (state.cancelled() != asio::cancellation_type::none)
-                throw error(errc::cancelled, "cancelled while waiting for credentials from " + source_);
-            throw error(errc::timeout, "deadline expired while waiting for credentials from " + source_);
+                throw error(errc::cancelled, "cancelled while waiting for " + what_ + " from " + source_);
+            throw error(errc::timeout, "deadline expired while waiting for " + what_ + " from " + source_);
         }
     }
 
@@ -126,8 +129,8 @@ public:
     }
 
 private:
-    refreshing_cache(fetch_fn fetch, std::string source, std::chrono::milliseconds fetch_timeout)
-        : fetch_(std::move(fetch)), source_(std::move(source)), fetch_timeout_(fetch_timeout) {}
+    refreshing_cache(fetch_fn fetch, std::string source, std::chrono::milliseconds fetch_timeout, std::string what)
+        : fetch_(std::move(fetch)), source_(std::move(source)), what_(std::move(what)), fetch_timeout_(fetch_timeout) {}
 
     struct waiter {
         explicit waiter(const boost::asio::any_io_executor& ex) : wake(ex, 1) {}
@@ -165,7 +168,7 @@ private:
                     .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
             (void)timer_ec;
             if (order[0] != 0)
-                throw error(errc::timeout, self->source_ + ": no credentials within " +
+                throw error(errc::timeout, self->source_ + ": no " + self->what_ + " within " +
                                                std::to_string(self->fetch_timeout_.count()) + " ms");
             if (fetch_failure) std::rethrow_exception(fetch_failure);
             fetched = std::move(value);
@@ -207,6 +210,7 @@ private:
 
     const fetch_fn fetch_;
     const std::string source_;
+    const std::string what_;
     const std::chrono::milliseconds fetch_timeout_;
     mutable std::mutex mutex_;
     std::optional<T> current_;

@@ -145,15 +145,12 @@ public:
                 } catch (const error& e) {
                     failed = e;
                 }
-                std::string what = failed->what();
-                const std::string prefix = std::string(to_string(failed->condition())) + ": ";
-                if (what.starts_with(prefix)) what.erase(0, prefix.size());
                 throw error(failed->condition(),
                             "no AWS region: set AWS_REGION, dynamodb_config.region or a profile's region, or run "
-                            "where instance metadata gives one (" + what + ")",
+                            "where instance metadata gives one (" + failed->summary() + ")",
                             failed->diag());
             },
-            "instance metadata");
+            "instance metadata", refreshing_cache<found_region>::default_fetch_timeout, "the region");
     }
 
     const engine_limits& limits() const noexcept override { return dynamodb_limits; }

@@ -33,12 +33,14 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace json = boost::json;
 using namespace std::chrono_literals;
+using sds::test::await_on;
 
 namespace {
 
@@ -155,39 +157,31 @@ struct scratch_dir {
     }
 };
 
-template <class T>
-T await_on(asio::io_context& io, asio::awaitable<T> a) {
-    auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-    io.restart();
-    io.run();
-    return f.get();
-}
-void await_on(asio::io_context& io, asio::awaitable<void> a) {
-    auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-    io.restart();
-    io.run();
-    f.get();
-}
 
-// A round trip through the verifying gateway with `config`: a table, a
-// value written and read back.
-void round_trip(const sds::dynamodb_config& config, const std::string& what) {
+// A round trip with `config` (DynamoDB through the verifying gateway, or
+// Azurite): a table, a value written and read back, a counter incremented.
+template <class Config>
+void round_trip(const Config& config, const std::string& what) {
     asio::io_context io;
     sds::datastore db(io.get_executor(), config);
-    const std::string table = sds::test::dynamodb_target::table("cred_" + what);
+    const std::string table = std::is_same_v<Config, sds::dynamodb_config>
+                                  ? sds::test::dynamodb_target::table("cred_" + what)
+                                  : sds::test::azure_target::table("tok" + what);
     await_on(io, db.create_table(table));
     const std::string value = "through " + what;
     await_on(io, db.set_data(table, "k", value));
     CHECK(await_on(io, db.get_data(table, "k")) == std::optional<std::string>(value));
+    CHECK(await_on(io, db.incr(table, "c", {.amount = 3})) == 3);
     await_on(io, db.delete_table(table));
 }
 
 // The error `config`'s first operation gives.
-sds::error first_error(const sds::dynamodb_config& config) {
+template <class Config>
+sds::error first_error(const Config& config) {
     asio::io_context io;
     sds::datastore db(io.get_executor(), config);
     try {
-        await_on(io, db.get_data("it_cred_nothing", "k"));
+        await_on(io, db.get_data("itnothing", "k"));
     } catch (const sds::error& e) {
         return e;
     }
@@ -554,29 +548,6 @@ sds::azure_table_config azure_token_config() {
     return c;
 }
 
-void azure_round_trip(const sds::azure_table_config& config, const std::string& what) {
-    asio::io_context io;
-    sds::datastore db(io.get_executor(), config);
-    const std::string table = sds::test::azure_target::table("tok" + what);
-    await_on(io, db.create_table(table));
-    await_on(io, db.set_data(table, "k", std::string("through ") + what));
-    CHECK(await_on(io, db.get_data(table, "k")) == std::optional<std::string>("through " + what));
-    CHECK(await_on(io, db.incr(table, "c", {.amount = 3})) == 3);
-    await_on(io, db.delete_table(table));
-}
-
-sds::error azure_first_error(const sds::azure_table_config& config) {
-    asio::io_context io;
-    sds::datastore db(io.get_executor(), config);
-    try {
-        await_on(io, db.get_data("itnothing", "k"));
-    } catch (const sds::error& e) {
-        return e;
-    }
-    FAIL("the operation succeeded");
-    throw std::logic_error("unreachable");
-}
-
 std::vector<std::string> entra_args() {
     return {"--entra-client-id", client_id, "--entra-client-secret", client_secret, "--entra-federated-token",
             "federated-token", "--identity-header", "app-service-header"};
@@ -594,11 +565,11 @@ TEST_CASE("credentials: Azure bearer tokens from a client secret in the environm
     const auto config = azure_token_config();
     REQUIRE(config.token_credential);
     CHECK(config.account_key.empty());
-    azure_round_trip(config, "secret");
+    round_trip(config, "secret");
     CHECK(server.stat("entra_client_secret") == 1);
     // A wrong secret: auth_failed naming the source and Entra ID's error, never the secret.
     env.set("AZURE_CLIENT_SECRET", "not-the-secret");
-    const auto e = azure_first_error(azure_token_config());
+    const auto e = first_error(azure_token_config());
     CHECK(e.condition() == sds::errc::auth_failed);
     CHECK(std::string(e.what()).find("environment credential: the token endpoint answered HTTP 401 invalid_client") !=
           std::string::npos);
@@ -614,22 +585,22 @@ TEST_CASE("credentials: Azure workload identity and managed identity (VM and App
             .set("AZURE_CLIENT_ID", client_id)
             .set("AZURE_FEDERATED_TOKEN_FILE", dir.write("federated", "federated-token\n"))
             .set("AZURE_AUTHORITY_HOST", server.url());
-        azure_round_trip(azure_token_config(), "workload");
+        round_trip(azure_token_config(), "workload");
         CHECK(server.stat("entra_client_assertion") == 1);
     }
     {
         auto env = azure_token_env();
         env.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", server.url());
-        azure_round_trip(azure_token_config(), "vm");
+        round_trip(azure_token_config(), "vm");
         CHECK(server.stat("entra_imds") == 1);
     }
     {
         auto env = azure_token_env();
         env.set("IDENTITY_ENDPOINT", server.url() + "/msi/token").set("IDENTITY_HEADER", "app-service-header");
-        azure_round_trip(azure_token_config(), "appservice");
+        round_trip(azure_token_config(), "appservice");
         CHECK(server.stat("entra_app_service") == 1);
         env.set("IDENTITY_HEADER", "wrong-header");
-        const auto e = azure_first_error(azure_token_config());
+        const auto e = first_error(azure_token_config());
         CHECK(e.condition() == sds::errc::auth_failed);
         check_no_secret(e, {"wrong-header"});
     }
@@ -643,7 +614,7 @@ TEST_CASE("credentials: Azurite refuses an expired bearer token and a wrong audi
         server.configure(setting);
         auto env = azure_token_env();
         env.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", server.url());
-        const auto e = azure_first_error(azure_token_config());
+        const auto e = first_error(azure_token_config());
         INFO("message: " << e.what());
         CHECK(e.condition() == sds::errc::auth_failed);
         CHECK(e.diag().http_status == 403u);
@@ -835,7 +806,7 @@ TEST_CASE("credentials: no source's error shows a secret it was given, whatever 
             server.control(beast::http::verb::post, "/__control/reset-stats");
             auto env = src.azure ? azure_token_env() : clean_env();
             src.setup(env);
-            const sds::error e = src.azure ? azure_first_error(azure_token_config())
+            const sds::error e = src.azure ? first_error(azure_token_config())
                                            : first_error(sds::dynamodb_config::from_env());
             const std::string all = sds::test::everything_in(e);
             INFO("the error: " << all);

@@ -29,6 +29,7 @@
 #include <regex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -37,6 +38,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using sds::test::azure_target;
 using sds::test::dynamodb_target;
+using sds::test::await_on;
 
 namespace {
 
@@ -74,51 +76,26 @@ std::string path_of(const std::string& url) {
 
 // A datastore straight to the emulator, and one through a proxy.
 template <class Target>
-struct fault_setup;
-
-template <>
-struct fault_setup<dynamodb_target> {
-    static sds::dynamodb_config direct() { return sds::dynamodb_config::from_env(); }
+struct fault_setup {
+    static auto direct() {
+        if constexpr (std::is_same_v<Target, dynamodb_target>) return sds::dynamodb_config::from_env();
+        else return sds::azure_table_config::from_env();
+    }
     static std::string upstream() { return origin_of(direct().endpoint); }
-    static sds::dynamodb_config through(const fault_proxy& p) {
+    static auto through(const fault_proxy& p) {
         auto c = direct();
         c.endpoint = p.url() + path_of(c.endpoint);
         c.http.request_timeout = request_timeout;
         return c;
     }
 };
-
-template <>
-struct fault_setup<azure_target> {
-    static sds::azure_table_config direct() { return sds::azure_table_config::from_env(); }
-    static std::string upstream() { return origin_of(direct().endpoint); }
-    static sds::azure_table_config through(const fault_proxy& p) {
-        auto c = direct();
-        c.endpoint = p.url() + path_of(c.endpoint);
-        c.http.request_timeout = request_timeout;
-        return c;
-    }
-};
-
-template <class T>
-T await_on(asio::io_context& io, asio::awaitable<T> a) {
-    auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-    io.restart();
-    io.run();
-    return f.get();
-}
-inline void await_on(asio::io_context& io, asio::awaitable<void> a) {
-    auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-    io.restart();
-    io.run();
-    f.get();
-}
 
 struct incr_tally {
     std::int64_t acknowledged = 0;  // sum of the amounts of increments that returned
     std::int64_t ambiguous = 0;     // sum of the amounts reported errc::ambiguous
     int acked = 0, ambiguous_count = 0, failed = 0;
     std::map<std::string, int> failures;  // errc name -> count
+    std::vector<std::string> messages;    // the first few failures' what()
 };
 
 // `total` increments of amount 1..3 from `workers` coroutines.
@@ -133,6 +110,7 @@ asio::awaitable<void> incr_worker(sds::datastore& db, std::string table, std::st
             ++tally.acked;
         } catch (const sds::error& e) {
             ++tally.failures[std::string(sds::to_string(e.condition()))];
+            if (tally.messages.size() < 5) tally.messages.push_back(e.what());
             if (e.condition() == sds::errc::ambiguous) {
                 tally.ambiguous += o.amount;
                 ++tally.ambiguous_count;
@@ -169,6 +147,7 @@ void run_increments(std::uint32_t shards, bool exactly_once, int total, const ch
     await_on(io, direct.delete_table(table));
     std::string failures;
     for (const auto& [name, n] : tally.failures) failures += " " + name + "=" + std::to_string(n);
+    for (const auto& m : tally.messages) failures += "\n    " + m;
     WARN(Target::engine << ": " << total << " increments over " << shards << " shards, exactly_once " << exactly_once
                         << ", through faults: " << tally.acked << " acknowledged, " << tally.ambiguous_count
                         << " ambiguous, " << tally.failed << " failed (" << failures << " ) in " << seconds

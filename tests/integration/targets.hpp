@@ -83,6 +83,15 @@ inline std::string command_output(const std::string& cmd) {
 /// `s` in single quotes, for a shell command line.
 inline std::string quote(const std::string& s) { return "'" + s + "'"; }
 
+/// Runs `a` on `io` (restarted) until it is done; its value, or its exception.
+template <class T>
+T await_on(boost::asio::io_context& io, boost::asio::awaitable<T> a) {
+    auto f = boost::asio::co_spawn(io, std::move(a), boost::asio::use_future);
+    io.restart();
+    io.run();
+    return f.get();
+}
+
 /// Runs `make(db)`'s awaitable on a fresh io_context with a datastore of
 /// `Target`, and returns its value.
 template <class Target, class F>

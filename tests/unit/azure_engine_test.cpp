@@ -611,6 +611,66 @@ TEST_CASE("a write re-sent after an unknown outcome that finds another writer's 
     CHECK(header(h.request(4), "If-Match") == "W/\"b\"");
 }
 
+// The read that would settle an unknown outcome fails (the retry loop gave
+// up on it): giving up too would make the increment ambiguous, so it reads
+// again, a few rounds.
+TEST_CASE("a read that fails after an unknown outcome is tried again and finds the write", "[azure]") {
+    harness h;
+    h.config.retry.max_attempts = 2;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, /*request_written=*/true);
+    h.error(412, "UpdateConditionNotSatisfied");
+    int reads = 0;
+    h.fake->answer_with([&](const http_request& r) {
+        REQUIRE(r.method() == http::verb::get);
+        if (++reads <= 4)  // two rounds of the retry loop's two attempts
+            return fake_transport::response(503, azure_error_body("ServerBusy"), {{"x-ms-error-code", "ServerBusy"}});
+        const auto ops = write_record::decode_ops(body_of(h.request(1)).at("ops").as_string());
+        write_record landed;
+        landed.seq = 1;
+        landed.ops = ops;
+        return fake_transport::response(200, shard_entity("hits_shard_1", 11, landed), {{"ETag", "W/\"b\""}});
+    });
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
+    CHECK(reads == 5);
+    CHECK(h.sent() == 8);  // read, write, re-send, then reads only: nothing written twice
+}
+
+TEST_CASE("reads that keep failing after an unknown outcome end ambiguous, naming the read", "[azure]") {
+    harness h;
+    h.config.retry.max_attempts = 2;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, true);
+    h.error(412, "UpdateConditionNotSatisfied");
+    int reads = 0;
+    h.fake->answer_with([&](const http_request& r) {
+        REQUIRE(r.method() == http::verb::get);
+        ++reads;
+        return fake_transport::response(503, azure_error_body("ServerBusy"), {{"x-ms-error-code", "ServerBusy"}});
+    });
+    const auto e = expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); });
+    CHECK(e.condition() == errc::ambiguous);
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("cannot tell whether a write landed: GetEntity"));
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("an earlier attempt may have been applied"));
+    CHECK(reads == 8);  // four rounds of two attempts
+}
+
+TEST_CASE("a write that fails after an unknown outcome reads the record again instead of giving up", "[azure]") {
+    harness h;
+    h.config.retry.max_attempts = 2;
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});
+    h.fake->fail(boost::asio::error::connection_reset, true);
+    h.error(412, "UpdateConditionNotSatisfied");
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});  // not landed (yet)
+    h.error(503, "ServerBusy");  // the fencing write, twice
+    h.error(503, "ServerBusy");
+    h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});  // still not landed
+    h.respond(204, "", {{"ETag", "W/\"b\""}});
+    CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
+    REQUIRE(h.sent() == 8);
+    CHECK(header(h.request(7), "If-Match") == "W/\"a\"");
+}
+
 TEST_CASE("a write whose record moved on by more than its capacity is ambiguous", "[azure]") {
     harness h;
     h.respond(200, shard_entity("hits_shard_1", 10), {{"ETag", "W/\"a\""}});

@@ -488,13 +488,25 @@ TEST_CASE("STS answers nested deep or too long are a protocol_error, parsed no f
     CHECK(std::string(encoded.what()).find("(message withheld: it quotes the request)") != std::string::npos);
 }
 
-TEST_CASE("a text quotes a secret as it is or percent-encoded, in either case", "[credentials]") {
+TEST_CASE("a text quotes a secret as it is or percent-encoded in any way, whole or cut", "[credentials]") {
     CHECK(quotes("token eyJ.se+cret/token= is bad", "eyJ.se+cret/token="));
     CHECK(quotes("WebIdentityToken=eyJ.se%2Bcret%2Ftoken%3D&x=1", "eyJ.se+cret/token="));
     CHECK(quotes("WebIdentityToken=eyJ.se%2bcret%2ftoken%3d&x=1", "eyJ.se+cret/token="));
     CHECK(quotes("client_secret=a%20b", "a b"));
     CHECK_FALSE(quotes("WebIdentityToken=eyJ.se%2Bcret", "eyJ.se+cret/token="));
     CHECK_FALSE(quotes("EYJ.SE%2BCRET%2FTOKEN%3D", "eyJ.se+cret/token="));  // the secret's own letters keep their case
+    // Re-encoded as other encoders write forms: '~' as %7E or %7e, '*' left
+    // as is, mixed-case hex, '+' for a space.
+    const std::string entra_like = "Xq48Q~vR2tLm.Kp9sWd_Zy3Nf-Hb7cJg1aEo5uTi";
+    CHECK(quotes("client_secret=Xq48Q%7EvR2tLm.Kp9sWd_Zy3Nf-Hb7cJg1aEo5uTi", entra_like));
+    CHECK(quotes("client_secret=Xq48Q%7evR2tLm.Kp9sWd_Zy3Nf-Hb7cJg1aEo5uTi", entra_like));
+    CHECK(quotes("client_secret=ab*cdefghijklmn", "ab*cdefghijklmn"));
+    CHECK(quotes("t=se%2bcret%2Ftoken%3d", "se+cret/token="));
+    CHECK(quotes("secret=a+b+c+d+e+f+g", "a b c d e f g"));
+    // Cut: any 12 characters of it in a row.
+    CHECK(quotes("the client_secret 'Xq48Q~vR2tLm.Kp9sWd_Zy3N...' is not valid", entra_like));
+    CHECK(quotes("...m.Kp9sWd_Zy3Nf", entra_like));
+    CHECK_FALSE(quotes("Xq48Q~vR2tL", entra_like));  // 11
     CHECK_FALSE(quotes("anything", ""));
     CHECK_FALSE(quotes("", "secret"));
 }

@@ -572,7 +572,7 @@ TEST_CASE("TLS verifies the server against the configured CA and its host name",
     }
     SECTION("without the CA (system store only) the handshake fails") {
         CHECK(expect_error([&] { call("https://localhost:" + port, ""); }).condition() == errc::tls_error);
-        CHECK(server.handshake_failures() >= 1);
+        CHECK(sds::test::eventually([&] { return server.handshake_failures() >= 1; }));  // counted after the client moved on
     }
     SECTION("another CA is not trusted") {
         CHECK(expect_error([&] { call("https://localhost:" + port, pki->other_ca_cert.string()); }).condition() ==

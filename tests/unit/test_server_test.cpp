@@ -64,17 +64,6 @@ server_action respond_with(std::string body) {
     return action;
 }
 
-/// Waits for something the server does after the client has moved on (such
-/// as counting a failed handshake).
-template <class Predicate>
-bool eventually(Predicate done) {
-    const auto deadline = std::chrono::steady_clock::now() + client_timeout;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 /// One client connection on its own io_context. Every call blocks until its
 /// operation completes or `client_timeout` passes.
@@ -304,7 +293,7 @@ TEST_CASE("close_idle_connections closes connections waiting for a request but n
     response res;
     REQUIRE_FALSE(idle.exchange(make_request(http::verb::get, "/"), res));
     REQUIRE_FALSE(busy.send(make_request(http::verb::get, "/slow")));
-    REQUIRE(eventually([&] { return server.requests() == 2; }));
+    REQUIRE(sds::test::eventually([&] { return server.requests() == 2; }));
 
     server.close_idle_connections();
 
@@ -330,7 +319,7 @@ TEST_CASE("The destructor returns while a client holds a connection and a handle
     response res;
     REQUIRE_FALSE(idle.exchange(make_request(http::verb::get, "/"), res));
     REQUIRE_FALSE(stalled.send(make_request(http::verb::get, "/stall")));
-    REQUIRE(eventually([&] { return server->requests() == 2; }));
+    REQUIRE(sds::test::eventually([&] { return server->requests() == 2; }));
 
     server.reset();
 
@@ -383,7 +372,7 @@ TEST_CASE("A TLS client that trusts only the other CA fails the handshake and th
     INFO(ec.message());
     CHECK(ec);
     CHECK(ec.category() == net::error::get_ssl_category());
-    CHECK(eventually([&] { return server.handshake_failures() == 1; }));
+    CHECK(sds::test::eventually([&] { return server.handshake_failures() == 1; }));
     CHECK(server.requests() == 0);
 }
 
@@ -394,7 +383,7 @@ TEST_CASE("The server certificate names localhost only, so verifying it as 127.0
     tls_client client(ctx);
     REQUIRE_FALSE(client.connect(server.port()));
     CHECK(client.handshake("127.0.0.1"));
-    CHECK(eventually([&] { return server.handshake_failures() == 1; }));
+    CHECK(sds::test::eventually([&] { return server.handshake_failures() == 1; }));
 }
 
 TEST_CASE("reset_mid_response over TLS also resets the connection after the header", "[test_server]") {
