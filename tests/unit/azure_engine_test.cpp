@@ -577,6 +577,19 @@ TEST_CASE("incr that keeps losing to other writers ends in condition_failed, not
     CHECK(expect_error([&] { test::run([&](auto&) { return h.incr("hits"); }); }).condition() == errc::condition_failed);
 }
 
+namespace {
+
+// The shard as it is once the first write sent (request 1) landed: at
+// `value`, its op id in the record as write 1.
+auto landed_shard(const harness& h, std::int64_t value) {
+    write_record landed;
+    landed.seq = 1;
+    landed.ops = write_record::decode_ops(body_of(h.request(1)).at("ops").as_string());
+    return fake_transport::response(200, shard_entity("hits_shard_1", value, landed), {{"ETag", "W/\"b\""}});
+}
+
+} // namespace
+
 // The write's outcome is unknown (the connection broke after sending), the
 // retry loop sends it again, the ETag has moved: did the first land?
 TEST_CASE("a write re-sent after an unknown outcome that finds its op in the record is applied once", "[azure]") {
@@ -585,13 +598,7 @@ TEST_CASE("a write re-sent after an unknown outcome that finds its op in the rec
     h.fake->fail(boost::asio::error::connection_reset, /*request_written=*/true);
     h.error(412, "UpdateConditionNotSatisfied");
     // The first attempt did land: the shard holds its op id.
-    h.fake->answer_with([&](const http_request&) {
-        const auto ops = write_record::decode_ops(body_of(h.request(1)).at("ops").as_string());
-        write_record landed;
-        landed.seq = 1;
-        landed.ops = ops;
-        return fake_transport::response(200, shard_entity("hits_shard_1", 11, landed), {{"ETag", "W/\"b\""}});
-    });
+    h.fake->answer_with([&](const http_request&) { return landed_shard(h, 11); });
     CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
     REQUIRE(h.sent() == 4);  // read, write, re-send, read: nothing written twice
     CHECK(h.request(3).method() == http::verb::get);
@@ -625,11 +632,7 @@ TEST_CASE("a read that fails after an unknown outcome is tried again and finds t
         REQUIRE(r.method() == http::verb::get);
         if (++reads <= 4)  // two rounds of the retry loop's two attempts
             return fake_transport::response(503, azure_error_body("ServerBusy"), {{"x-ms-error-code", "ServerBusy"}});
-        const auto ops = write_record::decode_ops(body_of(h.request(1)).at("ops").as_string());
-        write_record landed;
-        landed.seq = 1;
-        landed.ops = ops;
-        return fake_transport::response(200, shard_entity("hits_shard_1", 11, landed), {{"ETag", "W/\"b\""}});
+        return landed_shard(h, 11);
     });
     CHECK(test::run([&](auto&) { return h.incr("hits"); }) == 11);
     CHECK(reads == 5);

@@ -136,11 +136,12 @@ TEST_CASE("without a region, operations ask instance metadata for it, and when i
     }
 }
 
-TEST_CASE("without a region, an operation's deadline ends its wait for the region, and says so", "[config]") {
-    // Instance metadata that takes connections (the kernel's backlog) and
-    // never answers.
-    boost::asio::ip::tcp::acceptor silent(boost::asio::system_executor(), {boost::asio::ip::make_address("127.0.0.1"), 0});
-    const std::string url = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port());
+namespace {
+
+// The error a get_data (with `options`) of a datastore without a region
+// gives, when instance metadata is at `url` (also the endpoint, so nothing
+// else is reached).
+sds::error region_lookup_error(const std::string& url, sds::read_options options = {}) {
     auto vars = all_unset;
     vars["AWS_EC2_METADATA_DISABLED"] = std::nullopt;
     vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = url;
@@ -151,10 +152,19 @@ TEST_CASE("without a region, an operation's deadline ends its wait for the regio
     c.endpoint = url;
     c.credentials = {"AKID", "secret", ""};
     sds::datastore db(io.get_executor(), c);
-    auto f = boost::asio::co_spawn(io, db.get_data("table", "k", {.timeout = std::chrono::milliseconds(100)}),
-                                   boost::asio::use_future);
+    auto f = boost::asio::co_spawn(io, db.get_data("table", "k", options), boost::asio::use_future);
     io.run();
-    const auto e = expect_error([&] { f.get(); });
+    return expect_error([&] { f.get(); });
+}
+
+} // namespace
+
+TEST_CASE("without a region, an operation's deadline ends its wait for the region, and says so", "[config]") {
+    // Instance metadata that takes connections (the kernel's backlog) and
+    // never answers.
+    boost::asio::ip::tcp::acceptor silent(boost::asio::system_executor(), {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto e = region_lookup_error("http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()),
+                                       {.timeout = std::chrono::milliseconds(100)});
     CHECK(e.condition() == sds::errc::timeout);
     CHECK(std::string(e.what()).find("deadline expired while waiting for the region from instance metadata") !=
           std::string::npos);
@@ -168,19 +178,7 @@ TEST_CASE("without a region, an unreachable instance metadata endpoint is a netw
         boost::asio::ip::tcp::acceptor closed(boost::asio::system_executor(), {boost::asio::ip::make_address("127.0.0.1"), 0});
         url = "http://127.0.0.1:" + std::to_string(closed.local_endpoint().port());
     }
-    auto vars = all_unset;
-    vars["AWS_EC2_METADATA_DISABLED"] = std::nullopt;
-    vars["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = url;
-    scoped_env env(vars);
-    boost::asio::io_context io;
-    sds::dynamodb_config c;
-    c.region.clear();
-    c.endpoint = url;
-    c.credentials = {"AKID", "secret", ""};
-    sds::datastore db(io.get_executor(), c);
-    auto f = boost::asio::co_spawn(io, db.get_data("table", "k"), boost::asio::use_future);
-    io.run();
-    const auto e = expect_error([&] { f.get(); });
+    const auto e = region_lookup_error(url);
     CHECK(e.condition() == sds::errc::network_error);
     CHECK(std::string(e.what()).find("no AWS region") != std::string::npos);
     CHECK(std::string(e.what()).find("instance metadata") != std::string::npos);
