@@ -82,10 +82,7 @@ namespace {
 
 // `e` again, its summary prefixed with the source.
 sds::error named(const std::string& source, const sds::error& e) {
-    std::string what = e.what();
-    const std::string prefix = std::string(to_string(e.condition())) + ": ";
-    if (what.starts_with(prefix)) what.erase(0, prefix.size());
-    return error(e.condition(), source + ": " + what, e.diag());
+    return error(e.condition(), source + ": " + e.summary(), e.diag());
 }
 
 boost::asio::awaitable<fetch_response> fetch_on_strand(std::string source, fetch_request req) {
