@@ -37,8 +37,6 @@ constexpr std::string_view imds_token_ttl = "21600";  // six hours, the SDKs' de
 constexpr std::string_view container_host = "169.254.170.2";
 constexpr int max_profile_depth = 8;  // role chains: source_profile hops
 
-std::string env(const char* name) { return env_value(name); }
-
 bool env_true(const char* name) {
     std::string v = env(name);
     for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -30,8 +30,6 @@ constexpr auto token_timeout = 10000ms;
 constexpr auto imds_timeout = 1000ms;
 constexpr auto app_service_timeout = 3000ms;
 
-std::string env(const char* name) { return env_value(name); }
-
 std::string read_token_file(const std::string& source, const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw error(errc::invalid_argument, source + ": cannot read the token file '" + path + "'");

@@ -10,8 +10,6 @@
 namespace sds::detail {
 namespace {
 
-std::string env(const char* name) { return env_value(name); }
-
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;

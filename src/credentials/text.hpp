@@ -7,7 +7,7 @@
 namespace sds::detail {
 
 /// The environment variable's value, empty if it is not set.
-inline std::string env_value(const char* name) {
+inline std::string env(const char* name) {
     const char* v = std::getenv(name);
     return v ? std::string(v) : std::string();
 }
